@@ -1,0 +1,201 @@
+"""The package's one typed configuration object, read from ``config.yml``.
+
+strictyaml parses the file against an explicit schema (so a typo in a key or a
+text where a number belongs fails with the line and key), then pydantic turns
+it into frozen, typed models and checks the rules that span several keys
+(every feature imputed or required, every group a subset of the features).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import strictyaml as sy
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE_PATH = PACKAGE_ROOT / "config.yml"
+DATASET_DIR = PACKAGE_ROOT / "datasets"
+TRAINED_MODEL_DIR = PACKAGE_ROOT / "trained_models"
+VERSION_FILE = PACKAGE_ROOT / "VERSION"
+
+
+class ConfigError(ValueError):
+    """``config.yml`` is malformed or inconsistent; the message names the key."""
+
+
+_NAMES = sy.Seq(sy.Str())
+_MAPPING = sy.MapPattern(sy.Str(), sy.Int())
+
+CONFIG_SCHEMA = sy.Map(
+    {
+        "package_name": sy.Str(),
+        "distribution_name": sy.Str(),
+        "training_data_file": sy.Str(),
+        "test_data_file": sy.Str(),
+        "pipeline_save_file": sy.Str(),
+        "target": sy.Str(),
+        "test_size": sy.Float(),
+        "random_state": sy.Int(),
+        "alpha": sy.Float(),
+        "max_iter": sy.Int(),
+        "rare_label_tol": sy.Float(),
+        "rare_label_n_categories": sy.Int(),
+        "max_test_rmsle": sy.Float(),
+        "features": _NAMES,
+        "required_features": _NAMES,
+        "categorical_vars_with_na_missing": _NAMES,
+        "categorical_vars_with_na_frequent": _NAMES,
+        "numerical_vars_with_na": _NAMES,
+        "numerical_vars_with_median": _NAMES,
+        "temporal_vars": _NAMES,
+        "ref_var": sy.Str(),
+        "numericals_log_vars": _NAMES,
+        "binarize_vars": _NAMES,
+        "qual_vars": _NAMES,
+        "exposure_vars": _NAMES,
+        "finish_vars": _NAMES,
+        "garage_vars": _NAMES,
+        "categorical_vars": _NAMES,
+        "qual_mappings": _MAPPING,
+        "exposure_mappings": _MAPPING,
+        "finish_mappings": _MAPPING,
+        "garage_mappings": _MAPPING,
+    }
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PackageConfig(_Frozen):
+    """Names of the package, its distribution and its files."""
+
+    package_name: str
+    distribution_name: str
+    training_data_file: str
+    test_data_file: str
+    pipeline_save_file: str
+
+
+class ModelConfig(_Frozen):
+    """Everything that decides what the fitted pipeline computes."""
+
+    target: str
+    test_size: float
+    random_state: int
+    alpha: float
+    max_iter: int
+    rare_label_tol: float
+    rare_label_n_categories: int
+    max_test_rmsle: float
+    features: list[str]
+    required_features: list[str]
+    categorical_vars_with_na_missing: list[str]
+    categorical_vars_with_na_frequent: list[str]
+    numerical_vars_with_na: list[str]
+    numerical_vars_with_median: list[str]
+    temporal_vars: list[str]
+    ref_var: str
+    numericals_log_vars: list[str]
+    binarize_vars: list[str]
+    qual_vars: list[str]
+    exposure_vars: list[str]
+    finish_vars: list[str]
+    garage_vars: list[str]
+    categorical_vars: list[str]
+    qual_mappings: dict[str, int]
+    exposure_mappings: dict[str, int]
+    finish_mappings: dict[str, int]
+    garage_mappings: dict[str, int]
+
+    @property
+    def imputed_features(self) -> list[str]:
+        """Features that a missing value is filled in for, in config order."""
+        return (
+            self.categorical_vars_with_na_missing
+            + self.categorical_vars_with_na_frequent
+            + self.numerical_vars_with_na
+            + self.numerical_vars_with_median
+        )
+
+    @property
+    def mapped_vars(self) -> dict[str, dict[str, int]]:
+        """Each ordinal-mapped feature with its label -> code mapping."""
+        groups = (
+            (self.qual_vars, self.qual_mappings),
+            (self.exposure_vars, self.exposure_mappings),
+            (self.finish_vars, self.finish_mappings),
+            (self.garage_vars, self.garage_mappings),
+        )
+        return {name: mapping for names, mapping in groups for name in names}
+
+    @model_validator(mode="after")
+    def _check_groups(self) -> ModelConfig:
+        features = set(self.features)
+        groups = {
+            name: value
+            for name, value in self.__dict__.items()
+            if name.endswith("_vars") or name.startswith(("numerical_", "categorical_"))
+        }
+        groups["required_features"] = self.required_features
+        groups["ref_var"] = [self.ref_var]
+        for key, names in groups.items():
+            unknown = sorted(set(names) - features)
+            if unknown:
+                raise ValueError(f"{key}: {unknown} are not listed in features")
+        covered = self.imputed_features + self.required_features
+        duplicated = sorted({name for name in covered if covered.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"imputation lists: {duplicated} appear more than once")
+        uncovered = sorted(features - set(covered))
+        if uncovered:
+            raise ValueError(
+                f"features {uncovered} are neither imputed nor in required_features"
+            )
+        if not 0.0 < self.test_size < 1.0:
+            raise ValueError(f"test_size: {self.test_size} is not in (0, 1)")
+        return self
+
+
+class AppConfig(_Frozen):
+    """The whole configuration: package names (``app``) and model (``model``)."""
+
+    app: PackageConfig
+    model: ModelConfig
+
+
+def parse_config(text: str, source: str = "config.yml") -> AppConfig:
+    """Parse and validate config text; raise ``ConfigError`` naming the bad key."""
+    try:
+        data = sy.load(text, CONFIG_SCHEMA, label=source).data
+    except sy.YAMLError as error:
+        raise ConfigError(f"{source}: {error}") from error
+    package_keys = PackageConfig.model_fields.keys()
+    try:
+        return AppConfig(
+            app=PackageConfig(**{key: data[key] for key in package_keys}),
+            model=ModelConfig(
+                **{key: value for key, value in data.items() if key not in package_keys}
+            ),
+        )
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {error}") from error
+
+
+def load_config(path: Path = CONFIG_FILE_PATH) -> AppConfig:
+    """Read and validate a config file (the packaged one by default)."""
+    return parse_config(path.read_text(), source=str(path))
+
+
+@lru_cache(maxsize=1)
+def packaged_config() -> AppConfig:
+    """The packaged config, parsed once on first use (never at import time)."""
+    return load_config()
+
+
+def package_version() -> str:
+    """The semver in ``VERSION``, which the artifact, wheel and API all report."""
+    return VERSION_FILE.read_text().strip()

@@ -1,0 +1,121 @@
+"""``make_prediction``: validate every row, score the good ones, explain the rest.
+
+The contract: one prediction slot per input row, in input order. A row with
+a problem gets ``None`` and one error per offending field; it never fails
+the other rows, and no input makes this function raise. The model is loaded
+on first use (not at import) and only after its hash is verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import numpy as np
+
+from regression_model.config.core import package_version, packaged_config
+from regression_model.processing.artifacts import (
+    ArtifactPaths,
+    load_pipeline,
+    verify_artifact,
+)
+from regression_model.processing.validation import (
+    ROW_LEVEL,
+    RowError,
+    rows_from_input,
+    validate_rows,
+)
+from regression_model.scoring import PipelineScorer, Scorer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class ImputedFields(TypedDict):
+    """The fields of one row that were missing and got a learned statistic."""
+
+    row: int
+    fields: list[str]
+
+
+class PredictionResult(TypedDict):
+    """What ``make_prediction`` returns."""
+
+    predictions: list[float | None]
+    version: str
+    errors: list[RowError]
+    imputed: list[ImputedFields]
+
+
+@lru_cache(maxsize=1)
+def default_artifact() -> tuple[ArtifactPaths, dict[str, Any]]:
+    """The packaged artifact's paths and verified metadata."""
+    config = packaged_config()
+    paths = ArtifactPaths.for_version(config.app.pipeline_save_file, package_version())
+    return paths, verify_artifact(paths)
+
+
+@lru_cache(maxsize=1)
+def default_scorer() -> Scorer:
+    """The packaged model as a scorer, loaded once, on first use."""
+    paths, _ = default_artifact()
+    return PipelineScorer(load_pipeline(paths))
+
+
+def model_version() -> str:
+    """The version recorded in the packaged artifact's metadata."""
+    _, metadata = default_artifact()
+    return str(metadata["version"])
+
+
+def make_prediction(
+    *,
+    input_data: pd.DataFrame | Iterable[Any],
+    scorer: Scorer | None = None,
+    version: str | None = None,
+) -> PredictionResult:
+    """Predict a sale price for every valid row and a named error for every bad one."""
+    scorer = scorer or default_scorer()
+    version = version or model_version()
+    try:
+        rows = rows_from_input(input_data)
+    except TypeError as error:
+        return PredictionResult(
+            predictions=[],
+            version=version,
+            errors=[RowError(row=-1, field=ROW_LEVEL, message=str(error))],
+            imputed=[],
+        )
+    config = packaged_config().model
+    validated = validate_rows(rows, scorer.features, config.required_features)
+    predictions: list[float | None] = [None] * len(rows)
+    errors = list(validated.errors)
+    valid = validated.valid_indices
+    if valid:
+        log_prices = scorer.predict_log_price(
+            [validated.records[index] for index in valid]  # type: ignore[misc]
+        )
+        with np.errstate(over="ignore"):
+            prices = np.exp(log_prices)
+        for index, price in zip(valid, prices.tolist(), strict=True):
+            if np.isfinite(price):
+                predictions[index] = price
+            else:
+                errors.append(
+                    RowError(
+                        row=index,
+                        field=ROW_LEVEL,
+                        message="the inputs lie so far outside the training data "
+                        "that the price is not a finite number",
+                    )
+                )
+    errors.sort(key=lambda error: error["row"])
+    imputed = [
+        ImputedFields(row=index, fields=validated.imputed[index])
+        for index in valid
+        if validated.imputed[index] and predictions[index] is not None
+    ]
+    return PredictionResult(
+        predictions=predictions, version=version, errors=errors, imputed=imputed
+    )

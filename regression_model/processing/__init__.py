@@ -1,0 +1,1 @@
+"""Data loading, feature transformers and input validation."""

@@ -1,0 +1,214 @@
+"""The input schema: one source of truth for what a house row may contain.
+
+The model package owns it and the API reuses it, so the two can never
+disagree. Every model feature is optional here (a missing value is imputed
+downstream, or rejected for the few required features by ``validation``);
+what is checked is that a given value is possible: the right type, a finite
+number in a physical range, a label from the Ames data's own vocabulary.
+Labels are matched ignoring case and surrounding blanks (``" gd "`` is
+``"Gd"``); ``"NA"``, the empty string, ``null`` and NaN all mean missing,
+as in Kaggle's CSV files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+
+MAX_LABEL_LENGTH = 32
+MISSING_TEXT = frozenset({"", "na"})
+
+
+def is_missing(value: Any) -> bool:
+    """True for every spelling of "no value": None, NaN, "", "NA", pandas' NA."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, str):
+        return value.strip().lower() in MISSING_TEXT
+    return type(value).__name__ in {"NAType", "NaTType"}
+
+
+def _label_normaliser(labels: tuple[str, ...]) -> Callable[[Any], Any]:
+    by_folded = {label.casefold(): label for label in labels}
+
+    def normalise(value: Any) -> Any:
+        if is_missing(value):
+            return None
+        if isinstance(value, str):
+            if len(value) > MAX_LABEL_LENGTH:
+                raise ValueError(
+                    f"label is {len(value)} characters long; "
+                    f"no valid label exceeds {MAX_LABEL_LENGTH}"
+                )
+            return by_folded.get(value.strip().casefold(), value)
+        return value
+
+    return normalise
+
+
+def _number_normaliser(value: Any) -> Any:
+    if is_missing(value):
+        return None
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, str) and len(value) > MAX_LABEL_LENGTH:
+        raise ValueError(f"text of {len(value)} characters is not a number")
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()  # NumPy scalars from a DataFrame row
+    return value
+
+
+def _building_class(value: Any) -> Any:
+    """MSSubClass arrives as 20, 20.0 or "20": all mean the class 20."""
+    value = _number_normaliser(value)
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def lenient(labels_type: Any) -> BeforeValidator:
+    """Match a ``Literal`` type's labels ignoring case and surrounding blanks."""
+    return BeforeValidator(_label_normaliser(get_args(labels_type)))
+
+
+Number = Annotated[float | None, BeforeValidator(_number_normaliser)]
+Count = Annotated[int | None, BeforeValidator(_number_normaliser)]
+
+BuildingClassCode = Literal[
+    20, 30, 40, 45, 50, 60, 70, 75, 80, 85, 90, 120, 150, 160, 180, 190
+]  # fmt: skip
+ZoningLabel = Literal["A (agr)", "C (all)", "FV", "I (all)", "RH", "RL", "RP", "RM"]
+LotShapeLabel = Literal["Reg", "IR1", "IR2", "IR3"]
+LandContourLabel = Literal["Lvl", "Bnk", "HLS", "Low"]
+LotConfigLabel = Literal["Inside", "Corner", "CulDSac", "FR2", "FR3"]
+NeighborhoodLabel = Literal[
+    "Blmngtn", "Blueste", "BrDale", "BrkSide", "ClearCr", "CollgCr", "Crawfor",
+    "Edwards", "Gilbert", "Greens", "GrnHill", "IDOTRR", "Landmrk", "MeadowV",
+    "Mitchel", "NAmes", "NPkVill", "NWAmes", "NoRidge", "NridgHt", "OldTown",
+    "SWISU", "Sawyer", "SawyerW", "Somerst", "StoneBr", "Timber", "Veenker",
+]  # fmt: skip
+RoofStyleLabel = Literal["Flat", "Gable", "Gambrel", "Hip", "Mansard", "Shed"]
+ExteriorLabel = Literal[
+    "AsbShng", "AsphShn", "BrkComm", "BrkFace", "CBlock", "CemntBd", "HdBoard",
+    "ImStucc", "MetalSd", "Other", "Plywood", "PreCast", "Stone", "Stucco",
+    "VinylSd", "Wd Sdng", "WdShing",
+]  # fmt: skip
+QualityLabel = Literal["Ex", "Gd", "TA", "Fa", "Po"]
+FoundationLabel = Literal["BrkTil", "CBlock", "PConc", "Slab", "Stone", "Wood"]
+ExposureLabel = Literal["Gd", "Av", "Mn", "No"]
+FinishTypeLabel = Literal["GLQ", "ALQ", "BLQ", "Rec", "LwQ", "Unf"]
+YesNoLabel = Literal["N", "Y"]
+FunctionalLabel = Literal["Typ", "Min1", "Min2", "Mod", "Maj1", "Maj2", "Sev", "Sal"]
+GarageFinishLabel = Literal["Fin", "RFn", "Unf"]
+PavedDriveLabel = Literal["Y", "P", "N"]
+SaleConditionLabel = Literal[
+    "Normal", "Abnorml", "AdjLand", "Alloca", "Family", "Partial"
+]
+
+Quality = Annotated[QualityLabel | None, lenient(QualityLabel)]
+
+
+def _area(description: str, *, positive: bool = False, limit: float = 100_000) -> Any:
+    if positive:
+        return Field(default=None, gt=0, le=limit, description=description)
+    return Field(default=None, ge=0, le=limit, description=description)
+
+
+class HouseFeatures(BaseModel):
+    """One house, in Kaggle's column names; every field may be missing.
+
+    Columns that are not model features (``Id``, ``Street``, ...) are ignored,
+    so a row of Kaggle's CSV can be sent as it is.
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+        allow_inf_nan=False,
+        populate_by_name=True,
+        str_max_length=MAX_LABEL_LENGTH,
+        frozen=True,
+    )
+
+    MSSubClass: Annotated[BuildingClassCode | None, BeforeValidator(_building_class)] = (
+        Field(None, description="Building class code (20 = 1-story 1946+, ...)")
+    )
+    MSZoning: Annotated[ZoningLabel | None, lenient(ZoningLabel)] = Field(
+        None, description="General zoning classification"
+    )
+    LotFrontage: Number = _area("Linear feet of street connected", positive=True)
+    LotArea: Number = _area("Lot size in square feet", positive=True, limit=10_000_000)
+    LotShape: Annotated[LotShapeLabel | None, lenient(LotShapeLabel)] = None
+    LandContour: Annotated[LandContourLabel | None, lenient(LandContourLabel)] = None
+    LotConfig: Annotated[LotConfigLabel | None, lenient(LotConfigLabel)] = None
+    Neighborhood: Annotated[NeighborhoodLabel | None, lenient(NeighborhoodLabel)] = Field(
+        None, description="Physical location within Ames city limits (required)"
+    )
+    OverallQual: Count = Field(
+        None, ge=1, le=10, description="Overall material and finish, 1-10 (required)"
+    )
+    OverallCond: Count = Field(None, ge=1, le=10, description="Overall condition, 1-10")
+    YearRemodAdd: Count = Field(None, ge=1800, le=2100, description="Remodel year")
+    RoofStyle: Annotated[RoofStyleLabel | None, lenient(RoofStyleLabel)] = None
+    Exterior1st: Annotated[ExteriorLabel | None, lenient(ExteriorLabel)] = None
+    ExterQual: Quality = None
+    Foundation: Annotated[FoundationLabel | None, lenient(FoundationLabel)] = None
+    BsmtQual: Quality = Field(None, description="Basement height; missing: none")
+    BsmtExposure: Annotated[ExposureLabel | None, lenient(ExposureLabel)] = None
+    BsmtFinType1: Annotated[FinishTypeLabel | None, lenient(FinishTypeLabel)] = None
+    HeatingQC: Quality = None
+    CentralAir: Annotated[YesNoLabel | None, lenient(YesNoLabel)] = None
+    FirstFlrSF: Number = Field(
+        None,
+        gt=0,
+        le=100_000,
+        validation_alias=AliasChoices("1stFlrSF", "FirstFlrSF"),
+        serialization_alias="1stFlrSF",
+        description="First floor square feet",
+    )
+    SecondFlrSF: Number = Field(
+        None,
+        ge=0,
+        le=100_000,
+        validation_alias=AliasChoices("2ndFlrSF", "SecondFlrSF"),
+        serialization_alias="2ndFlrSF",
+        description="Second floor square feet",
+    )
+    GrLivArea: Number = _area("Above-ground living area, sq ft (required)", positive=True)
+    BsmtFullBath: Count = Field(None, ge=0, le=20)
+    HalfBath: Count = Field(None, ge=0, le=20)
+    KitchenQual: Quality = None
+    TotRmsAbvGrd: Count = Field(None, ge=0, le=100)
+    Functional: Annotated[FunctionalLabel | None, lenient(FunctionalLabel)] = None
+    Fireplaces: Count = Field(None, ge=0, le=20)
+    FireplaceQu: Quality = Field(None, description="Fireplace quality; missing: none")
+    GarageFinish: Annotated[GarageFinishLabel | None, lenient(GarageFinishLabel)] = None
+    GarageCars: Count = Field(None, ge=0, le=50)
+    GarageArea: Number = _area("Garage size in square feet")
+    PavedDrive: Annotated[PavedDriveLabel | None, lenient(PavedDriveLabel)] = None
+    ScreenPorch: Number = _area("Screen porch area in square feet")
+    SaleCondition: Annotated[SaleConditionLabel | None, lenient(SaleConditionLabel)] = (
+        None
+    )
+    MiscVal: Number = Field(None, ge=0, le=100_000_000)
+    YrSold: Count = Field(None, ge=1800, le=2100, description="Year sold")
+
+
+def field_labels() -> dict[str, tuple[Any, ...]]:
+    """Each categorical field's allowed labels (for docs, tests and fuzzing)."""
+    labels = {}
+    for name, info in HouseFeatures.model_fields.items():
+        for arg in get_args(info.annotation):
+            choices = get_args(arg)
+            if choices and all(isinstance(choice, (str, int)) for choice in choices):
+                labels[info.serialization_alias or name] = choices
+    return labels
