@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import numpy as np
 
@@ -56,11 +56,25 @@ def default_artifact() -> tuple[ArtifactPaths, dict[str, Any]]:
     return paths, verify_artifact(paths)
 
 
-@lru_cache(maxsize=1)
-def default_scorer() -> Scorer:
-    """The packaged model as a scorer, loaded once, on first use."""
+ScorerBackend = Literal["pipeline", "onnx"]
+
+
+@lru_cache(maxsize=2)
+def load_scorer(backend: ScorerBackend = "pipeline") -> Scorer:
+    """The packaged model as a scorer of the given backend, loaded once, on first use.
+
+    ``pipeline`` unpickles the fitted scikit-learn pipeline (the reference);
+    ``onnx`` runs the exported graph, with no pickle and no pandas.
+    """
     paths, _ = default_artifact()
-    return PipelineScorer(load_pipeline(paths))
+    if backend == "pipeline":
+        return PipelineScorer(load_pipeline(paths))
+    raise ValueError(f"unknown scorer backend {backend!r}; use 'pipeline' or 'onnx'")
+
+
+def default_scorer() -> Scorer:
+    """The scorer ``make_prediction`` uses when none is given."""
+    return load_scorer("pipeline")
 
 
 def model_version() -> str:

@@ -212,3 +212,20 @@ def field_labels() -> dict[str, tuple[Any, ...]]:
             if choices and all(isinstance(choice, (str, int)) for choice in choices):
                 labels[info.serialization_alias or name] = choices
     return labels
+
+
+# A real house from the held-out split (Id 10, sold in 2010 for $189,000): the
+# documented example request and the service's start-up self-test.
+EXAMPLE_HOUSE: dict[str, Any] = {
+    "MSSubClass": 60, "MSZoning": "RL", "LotFrontage": 60, "LotArea": 7500,
+    "LotShape": "Reg", "LandContour": "Lvl", "LotConfig": "Inside",
+    "Neighborhood": "Gilbert", "OverallQual": 7, "OverallCond": 5,
+    "YearRemodAdd": 1999, "RoofStyle": "Gable", "Exterior1st": "VinylSd",
+    "ExterQual": "TA", "Foundation": "PConc", "BsmtQual": "TA", "BsmtExposure": "No",
+    "BsmtFinType1": "Unf", "HeatingQC": "Gd", "CentralAir": "Y", "1stFlrSF": 1028,
+    "2ndFlrSF": 776, "GrLivArea": 1804, "BsmtFullBath": 0, "HalfBath": 1,
+    "KitchenQual": "Gd", "TotRmsAbvGrd": 7, "Functional": "Typ", "Fireplaces": 1,
+    "FireplaceQu": "TA", "GarageFinish": "Fin", "GarageCars": 2, "GarageArea": 442,
+    "PavedDrive": "Y", "ScreenPorch": 0, "SaleCondition": "Normal", "MiscVal": 0,
+    "YrSold": 2010,
+}  # fmt: skip

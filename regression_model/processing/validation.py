@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import ValidationError
 
-from regression_model.processing.schema import HouseFeatures
+from regression_model.processing.schema import HouseFeatures, is_missing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +26,7 @@ FIELD_ALIASES = {
     for name, info in HouseFeatures.model_fields.items()
 }
 ROW_LEVEL = "__row__"
+REQUIRED_MESSAGE = "required: a price cannot be estimated without it"
 
 
 class RowError(TypedDict):
@@ -94,15 +95,13 @@ def validate_rows(
         if house is not None:
             clean = house.model_dump(by_alias=True)
             record = {name: clean.get(name) for name in features}
-            errors = [
-                RowError(
-                    row=index,
-                    field=name,
-                    message="required: a price cannot be estimated without it",
-                )
+        if isinstance(row, Mapping):
+            flagged = {error["field"] for error in errors}
+            errors.extend(
+                RowError(row=index, field=name, message=REQUIRED_MESSAGE)
                 for name in required
-                if record[name] is None
-            ]
+                if name not in flagged and is_missing(row.get(name))
+            )
         if errors:
             result.records.append(None)
             result.imputed.append([])
