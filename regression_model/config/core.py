@@ -62,6 +62,9 @@ CONFIG_SCHEMA = sy.Map(
         "exposure_mappings": _MAPPING,
         "finish_mappings": _MAPPING,
         "garage_mappings": _MAPPING,
+        "differential_rel_tolerance": sy.Float(),
+        "differential_max_moved_fraction": sy.Float(),
+        "differential_max_rmsle_increase": sy.Float(),
     }
 )
 
@@ -160,11 +163,20 @@ class ModelConfig(_Frozen):
         return self
 
 
+class ReleaseConfig(_Frozen):
+    """How far a new model version may move from the released one."""
+
+    differential_rel_tolerance: float
+    differential_max_moved_fraction: float
+    differential_max_rmsle_increase: float
+
+
 class AppConfig(_Frozen):
-    """The whole configuration: package names (``app``) and model (``model``)."""
+    """The whole configuration: package names, model, release gate."""
 
     app: PackageConfig
     model: ModelConfig
+    release: ReleaseConfig
 
 
 def parse_config(text: str, source: str = "config.yml") -> AppConfig:
@@ -174,11 +186,17 @@ def parse_config(text: str, source: str = "config.yml") -> AppConfig:
     except sy.YAMLError as error:
         raise ConfigError(f"{source}: {error}") from error
     package_keys = PackageConfig.model_fields.keys()
+    release_keys = ReleaseConfig.model_fields.keys()
     try:
         return AppConfig(
             app=PackageConfig(**{key: data[key] for key in package_keys}),
+            release=ReleaseConfig(**{key: data[key] for key in release_keys}),
             model=ModelConfig(
-                **{key: value for key, value in data.items() if key not in package_keys}
+                **{
+                    key: value
+                    for key, value in data.items()
+                    if key not in package_keys and key not in release_keys
+                }
             ),
         )
     except ValidationError as error:

@@ -1,0 +1,1 @@
+"""Differential testing between released and current model versions."""

@@ -1,0 +1,218 @@
+"""Compare the current model with the last released version on fixed inputs.
+
+A model that gets worse raises no exception and returns no 500; this check is
+what catches it. The released version's predictions come from a file captured
+from its wheel (``differential/captured/v<VERSION>.json``); the current ones
+are computed here from the current artifact. The verdict:
+
+- same ``VERSION`` as the released one: predictions must not change at all
+  (a model change needs a version bump; a bump without a change is fine);
+- a higher ``VERSION``: at most ``differential_max_moved_fraction`` of the rows
+  may move by more than ``differential_rel_tolerance``, and the held-out RMSLE
+  may be at most ``differential_max_rmsle_increase`` worse;
+- a lower ``VERSION`` than the released one is always an error.
+
+Run ``python -m differential.compare`` (``tox -e differential``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from differential.capture import capture, fixed_inputs
+from regression_model.config.core import (
+    DATASET_DIR,
+    TRAINED_MODEL_DIR,
+    ReleaseConfig,
+    load_config,
+    package_version,
+)
+from regression_model.predict import make_prediction
+from regression_model.processing.artifacts import ArtifactPaths, load_pipeline
+from regression_model.scoring import PipelineScorer
+
+DIFFERENTIAL_DIR = Path(__file__).resolve().parent
+CAPTURED_DIR = DIFFERENTIAL_DIR / "captured"
+EDGE_CASES = DIFFERENTIAL_DIR / "edge_cases.json"
+SAME_VERSION_TOLERANCE = 1e-9
+REPORTED_MOVES = 5
+
+
+def semver(version: str) -> tuple[int, int, int]:
+    """Parse ``MAJOR.MINOR.PATCH``; anything else is an error naming the value."""
+    parts = version.strip().split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise ValueError(f"version {version!r} is not MAJOR.MINOR.PATCH")
+    major, minor, patch = (int(part) for part in parts)
+    return major, minor, patch
+
+
+def released_versions(captured_dir: Path = CAPTURED_DIR) -> dict[str, Path]:
+    """Captured release files by version."""
+    return {
+        path.stem.removeprefix("v"): path for path in sorted(captured_dir.glob("v*.json"))
+    }
+
+
+def previous_release(current: str, captured_dir: Path = CAPTURED_DIR) -> Path:
+    """The captured release the current version is judged against.
+
+    That is the current version itself if it was released (no bump yet),
+    otherwise the highest released version below it.
+    """
+    releases = released_versions(captured_dir)
+    if not releases:
+        raise FileNotFoundError(f"no captured release in {captured_dir}")
+    newest = max(releases, key=semver)
+    if semver(current) < semver(newest):
+        raise ValueError(
+            f"VERSION {current} is lower than the released {newest}: versions only go up"
+        )
+    candidates = [v for v in releases if semver(v) <= semver(current)]
+    return releases[max(candidates, key=semver)]
+
+
+@dataclass
+class Move:
+    """One row whose outcome differs between the two versions."""
+
+    key: str
+    previous: float | None
+    current: float | None
+
+    @property
+    def relative(self) -> float:
+        if self.previous is None or self.current is None:
+            return float("inf") if self.previous != self.current else 0.0
+        return abs(self.current - self.previous) / abs(self.previous)
+
+
+@dataclass
+class Report:
+    """The comparison and its verdict."""
+
+    previous_version: str
+    current_version: str
+    rows_compared: int
+    tolerance: float
+    moves: list[Move] = field(default_factory=list)
+    metrics: dict[str, tuple[float, float]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def render(self) -> str:
+        """A short human-readable report."""
+        lines = [
+            f"differential: v{self.current_version} (current) vs "
+            f"v{self.previous_version} (released), {self.rows_compared} rows",
+            f"rows moved beyond {self.tolerance:g} relative: {len(self.moves)}",
+        ]
+        for move in sorted(self.moves, key=lambda m: -m.relative)[:REPORTED_MOVES]:
+            lines.append(
+                f"  {move.key}: {move.previous} -> {move.current} ({move.relative:.2%})"
+            )
+        for name, (before, after) in self.metrics.items():
+            lines.append(
+                f"held-out {name.upper():6s} released {before:12.4f}  "
+                f"current {after:12.4f}  delta {after - before:+.4f}"
+            )
+        lines.extend(f"FAIL: {failure}" for failure in self.failures)
+        lines.append("verdict: " + ("PASS" if self.passed else "FAIL"))
+        return "\n".join(lines)
+
+
+def compare(
+    previous: dict[str, Any], current: dict[str, Any], release: ReleaseConfig
+) -> Report:
+    """Judge ``current`` against the released ``previous`` capture."""
+    same_version = previous["version"] == current["version"]
+    tolerance = (
+        SAME_VERSION_TOLERANCE if same_version else release.differential_rel_tolerance
+    )
+    shared = [key for key in previous["predictions"] if key in current["predictions"]]
+    report = Report(
+        previous_version=previous["version"],
+        current_version=current["version"],
+        rows_compared=len(shared),
+        tolerance=tolerance,
+        metrics={
+            name: (previous["metrics"][name], current["metrics"][name])
+            for name in ("rmse", "rmsle", "mae", "r2")
+        },
+    )
+    for key in shared:
+        move = Move(key, previous["predictions"][key], current["predictions"][key])
+        if move.relative > tolerance:
+            report.moves.append(move)
+    if same_version:
+        if report.moves:
+            report.failures.append(
+                f"predictions changed on {len(report.moves)} rows but VERSION is still "
+                f"{current['version']}: a model change needs a VERSION bump"
+            )
+        return report
+    if semver(current["version"]) < semver(previous["version"]):
+        report.failures.append(
+            f"VERSION {current['version']} is lower than released {previous['version']}"
+        )
+    allowed = release.differential_max_moved_fraction * len(shared)
+    if len(report.moves) > allowed:
+        report.failures.append(
+            f"{len(report.moves)} of {len(shared)} rows moved by more than "
+            f"{tolerance:.1%}; at most {allowed:.0f} may"
+        )
+    rmsle_before, rmsle_after = report.metrics["rmsle"]
+    if rmsle_after - rmsle_before > release.differential_max_rmsle_increase:
+        report.failures.append(
+            f"held-out RMSLE worsened by {rmsle_after - rmsle_before:.4f} "
+            f"(allowed {release.differential_max_rmsle_increase})"
+        )
+    return report
+
+
+def capture_current(artifact_dir: Path, version: str) -> dict[str, Any]:
+    """Predict the fixed inputs with the current artifact in ``artifact_dir``."""
+    config = load_config()
+    paths = ArtifactPaths.for_version(
+        config.app.pipeline_save_file, version, artifact_dir
+    )
+    scorer = PipelineScorer(load_pipeline(paths))
+    keys, rows, prices = fixed_inputs(
+        DATASET_DIR / config.app.test_data_file, EDGE_CASES, config.model.target
+    )
+
+    def predict(*, input_data: list[dict[str, Any]]) -> Any:
+        return make_prediction(input_data=input_data, scorer=scorer, version=version)
+
+    return capture(keys, rows, prices, predict)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison; exit 1 when the current model may not be released."""
+    parser = argparse.ArgumentParser(description="Compare current vs released model.")
+    parser.add_argument("--artifact-dir", type=Path, default=TRAINED_MODEL_DIR)
+    parser.add_argument("--version", default=None, help="default: VERSION")
+    parser.add_argument("--captured-dir", type=Path, default=CAPTURED_DIR)
+    args = parser.parse_args(argv)
+    version = args.version or package_version()
+    try:
+        previous = json.loads(previous_release(version, args.captured_dir).read_text())
+    except (FileNotFoundError, ValueError) as error:
+        print(f"differential: FAIL: {error}", file=sys.stderr)
+        return 1
+    current = capture_current(args.artifact_dir, version)
+    report = compare(previous, current, load_config().release)
+    print(report.render())
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
