@@ -8,7 +8,8 @@ on first use (not at import) and only after its hash is verified.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from regression_model.config.core import package_version, packaged_config
 from regression_model.processing.artifacts import (
+    ArtifactIntegrityError,
     ArtifactPaths,
     load_pipeline,
     verify_artifact,
@@ -26,7 +28,7 @@ from regression_model.processing.validation import (
     rows_from_input,
     validate_rows,
 )
-from regression_model.scoring import PipelineScorer, Scorer
+from regression_model.scoring import OnnxScorer, PipelineScorer, Scorer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,6 +59,36 @@ def default_artifact() -> tuple[ArtifactPaths, dict[str, Any]]:
 
 
 ScorerBackend = Literal["pipeline", "onnx"]
+ONNX_SHA256_KEY = "onnx_sha256"
+
+
+def verified_onnx(paths: ArtifactPaths, metadata: Mapping[str, Any]) -> bytes:
+    """The exported graph's bytes, only if they hash to what training recorded.
+
+    A graph runs no code, but a swapped or truncated one would price houses
+    wrongly without a sound; the bytes checked are the bytes loaded.
+    """
+    expected = metadata.get(ONNX_SHA256_KEY)
+    if expected is None:
+        raise ArtifactIntegrityError(
+            f"model metadata {paths.metadata} records no {ONNX_SHA256_KEY}: "
+            "retrain to export the ONNX graph (tox -e train)"
+        )
+    if not paths.onnx.is_file():
+        raise ArtifactIntegrityError(f"exported graph {paths.onnx} is missing")
+    graph = paths.onnx.read_bytes()
+    actual = hashlib.sha256(graph).hexdigest()
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"exported graph {paths.onnx} has sha256 {actual}, but its metadata "
+            f"records {expected}: refusing to load a tampered or truncated graph"
+        )
+    return graph
+
+
+def load_onnx_scorer(paths: ArtifactPaths, metadata: Mapping[str, Any]) -> OnnxScorer:
+    """The exported graph as a scorer, after its hash is verified."""
+    return OnnxScorer(verified_onnx(paths, metadata))
 
 
 @lru_cache(maxsize=2)
@@ -66,9 +98,11 @@ def load_scorer(backend: ScorerBackend = "pipeline") -> Scorer:
     ``pipeline`` unpickles the fitted scikit-learn pipeline (the reference);
     ``onnx`` runs the exported graph, with no pickle and no pandas.
     """
-    paths, _ = default_artifact()
+    paths, metadata = default_artifact()
     if backend == "pipeline":
         return PipelineScorer(load_pipeline(paths))
+    if backend == "onnx":
+        return load_onnx_scorer(paths, metadata)
     raise ValueError(f"unknown scorer backend {backend!r}; use 'pipeline' or 'onnx'")
 
 

@@ -8,6 +8,8 @@ beside the artifact records everything needed to trust and reproduce it.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -29,7 +31,10 @@ from regression_model.config.core import (
     load_config,
     package_version,
 )
+from regression_model.export_onnx import export_onnx
+from regression_model.onnx_parity import OnnxParityError, check_onnx_parity
 from regression_model.pipeline import build_pipeline
+from regression_model.predict import ONNX_SHA256_KEY, verified_onnx
 from regression_model.processing.artifacts import (
     ArtifactIntegrityError,
     ArtifactPaths,
@@ -39,7 +44,10 @@ from regression_model.processing.artifacts import (
 )
 from regression_model.processing.data_manager import load_dataset
 from regression_model.processing.snapshot import verify_snapshot
+from regression_model.processing.validation import rows_from_input
+from regression_model.scoring import OnnxScorer, PipelineScorer
 
+FINGERPRINT_KEY = "training_fingerprint"
 RECORDED_LIBRARIES = (
     "numpy",
     "pandas",
@@ -48,6 +56,8 @@ RECORDED_LIBRARIES = (
     "feature-engine",
     "joblib",
     "pydantic",
+    "onnx",
+    "onnxruntime",
 )
 
 
@@ -93,6 +103,27 @@ def git_commit() -> str:
 def library_versions() -> dict[str, str]:
     """Versions of the libraries whose behaviour decides the predictions."""
     return {name: importlib_metadata.version(name) for name in RECORDED_LIBRARIES}
+
+
+def training_fingerprint(dataset_dir: Path = DATASET_DIR) -> str:
+    """A hash of everything that decides the trained model.
+
+    The package's source, config, VERSION, data snapshot and library versions:
+    ``--if-missing`` retrains when any of them changed, so a stale artifact
+    can never be packaged just because its file is intact.
+    """
+    digest = hashlib.sha256()
+    sources = sorted(
+        path
+        for path in PACKAGE_ROOT.rglob("*.py")
+        if TRAINED_MODEL_DIR not in path.parents
+    )
+    inputs = [*sources, PACKAGE_ROOT / "config.yml", PACKAGE_ROOT / "VERSION"]
+    inputs += sorted(dataset_dir.glob("*.csv"))
+    for path in inputs:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(json.dumps(library_versions(), sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def fit_pipeline(config: AppConfig, train: pd.DataFrame) -> Pipeline:
@@ -145,23 +176,63 @@ def run_training(
             )
         },
         "config": config.model.model_dump(),
+        FINGERPRINT_KEY: training_fingerprint(dataset_dir),
         "metrics": {"test": metrics},
     }
     paths = ArtifactPaths.for_version(config.app.pipeline_save_file, version, output_dir)
-    return save_pipeline(pipeline, metadata, paths)
+    recorded = save_pipeline(pipeline, metadata, paths)
+    try:
+        return export_gated_onnx(
+            pipeline, test.drop(columns=[target]), config, paths, recorded
+        )
+    except BaseException:
+        for path in (paths.metadata, paths.pipeline, paths.onnx):
+            path.unlink(missing_ok=True)
+        raise
+
+
+def export_gated_onnx(
+    pipeline: Pipeline,
+    held_out: pd.DataFrame,
+    config: AppConfig,
+    paths: ArtifactPaths,
+    recorded: dict[str, Any],
+) -> dict[str, Any]:
+    """Export the graph beside the artifact, gate it on parity, record its hash.
+
+    The caller removes every written file if this raises, so a graph that
+    disagrees with the pipeline leaves no servable model behind.
+    """
+    export_onnx(pipeline, paths.onnx)
+    report = check_onnx_parity(
+        PipelineScorer(pipeline),
+        OnnxScorer(paths.onnx),
+        rows_from_input(held_out),
+        required=config.model.required_features,
+        seed=config.model.random_state,
+    )
+    recorded = {
+        **recorded,
+        ONNX_SHA256_KEY: file_sha256(paths.onnx),
+        "onnx_parity": report.as_dict(),
+    }
+    paths.metadata.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    return recorded
 
 
 def existing_artifact_is_valid(output_dir: Path) -> bool:
-    """True when this VERSION's artifact exists and matches its recorded hash."""
+    """True when this VERSION's artifact and graph exist, match their hashes,
+    and were trained from the current code, config, data and libraries."""
     config = load_config()
     paths = ArtifactPaths.for_version(
         config.app.pipeline_save_file, package_version(), output_dir
     )
     try:
-        verify_artifact(paths)
+        metadata = verify_artifact(paths)
+        verified_onnx(paths, metadata)
     except ArtifactIntegrityError:
         return False
-    return True
+    return metadata.get(FINGERPRINT_KEY) == training_fingerprint()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         recorded = run_training(output_dir=args.output_dir)
-    except ModelQualityError as error:
+    except (ModelQualityError, OnnxParityError) as error:
         print(f"training FAILED: {error}", file=sys.stderr)
         return 1
     metrics = recorded["metrics"]["test"]
@@ -193,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         f"RMSLE {metrics['rmsle']:.4f}  MAE {metrics['mae']:,.0f}  R2 {metrics['r2']:.4f}"
     )
     print(f"artifact sha256 {recorded['artifact_sha256']} in {args.output_dir}")
+    parity = recorded["onnx_parity"]
+    print(
+        f"onnx sha256 {recorded[ONNX_SHA256_KEY]}: parity on {parity['held_out_rows']} "
+        f"held-out + {parity['perturbed_rows']} perturbed rows, max relative price "
+        f"difference {parity['max_relative_difference']:.2e}"
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,11 @@ def save_pipeline(
             stale.unlink()
     import joblib  # noqa: PLC0415 - only training and the reference scorer need it
 
-    joblib.dump(pipeline, paths.pipeline)
+    # Pickle shares repeated objects by identity, which depends on what the
+    # process did before (a freshly fitted model shares strings that an
+    # unpickled one does not). A round trip first makes the bytes, and so the
+    # recorded hash, a function of the model alone.
+    joblib.dump(pickle.loads(pickle.dumps(pipeline)), paths.pipeline)
     recorded = {**metadata, "artifact_sha256": file_sha256(paths.pipeline)}
     paths.metadata.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
     return recorded

@@ -153,8 +153,13 @@ class CategoricalLabelCaster(_FrameTransformer):
 
 
 def canonical_label(value: Any) -> Any:
-    """The canonical text label of one categorical value (NaN stays NaN)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """The canonical text label of one categorical value.
+
+    NaN, None and blank text are missing (NaN), as in the CSV convention.
+    """
+    if isinstance(value, str):
+        return value if value.strip() else np.nan
+    if value is None or pd.isna(value):
         return np.nan
     if isinstance(value, (bool, np.bool_)):
         return str(value)
@@ -234,18 +239,17 @@ class FeatureSelector(TransformerMixin, BaseEstimator):
     def __init__(self, variables: Sequence[str]) -> None:
         self.variables = variables
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureSelector:
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"FeatureSelector needs a DataFrame, got {type(X).__name__}")
+    def fit(self, X: ArrayLike, y: Any = None) -> FeatureSelector:
+        frame = as_frame(X)
+        if len(frame) == 0:
+            raise ValueError("Found array with 0 sample(s) while fitting")
         self.feature_names_in_ = np.asarray(list(self.variables), dtype=object)
         self.n_features_in_ = len(self.variables)
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: ArrayLike) -> pd.DataFrame:
         check_is_fitted(self)
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"FeatureSelector needs a DataFrame, got {type(X).__name__}")
-        return X.reindex(columns=list(self.variables))
+        return as_frame(X).reindex(columns=list(self.variables))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self)

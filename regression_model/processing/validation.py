@@ -26,6 +26,7 @@ FIELD_ALIASES = {
     for name, info in HouseFeatures.model_fields.items()
 }
 ROW_LEVEL = "__row__"
+MAX_SHOWN = 40
 REQUIRED_MESSAGE = "required: a price cannot be estimated without it"
 
 
@@ -66,7 +67,9 @@ def _message_of(error: Mapping[str, Any]) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     given = error.get("input")
     if isinstance(given, (str, int, float)) and not isinstance(given, bool):
-        shown = repr(given) if len(repr(given)) <= 40 else repr(given)[:37] + "...'"
+        shown = repr(given)
+        if len(shown) > MAX_SHOWN:
+            shown = f"{shown[: MAX_SHOWN - 3]}... ({len(str(given))} characters)"
         message = f"{message} (got {shown})"
     return message
 

@@ -1,0 +1,168 @@
+"""The exporter: a valid, portable graph whose tables and weights are the pipeline's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+from onnx import TensorProto
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+
+from regression_model.config.core import AppConfig
+from regression_model.export_onnx import (
+    IR_VERSION,
+    OUTPUT_NAME,
+    UnsupportedPipelineError,
+    export_onnx,
+    plan_export,
+)
+from regression_model.pipeline import build_pipeline
+from regression_model.processing.artifacts import ArtifactPaths
+from regression_model.processing.validation import rows_from_input, validate_rows
+from regression_model.scoring import OnnxScorer, PipelineScorer
+
+
+@pytest.fixture(scope="module")
+def packaged_graph(packaged_paths: ArtifactPaths) -> onnx.ModelProto:
+    return onnx.load(packaged_paths.onnx)
+
+
+def label_columns(config: AppConfig) -> list[str]:
+    return config.model.categorical_vars + list(config.model.mapped_vars)
+
+
+def held_out_records(
+    holdout_frame: pd.DataFrame, config: AppConfig
+) -> list[dict[str, Any]]:
+    frame = holdout_frame.drop(columns=[config.model.target])
+    validated = validate_rows(
+        rows_from_input(frame), config.model.features, config.model.required_features
+    )
+    return [record for record in validated.records if record is not None]
+
+
+def test_graph_is_valid_onnx_that_older_runtimes_read(
+    packaged_graph: onnx.ModelProto,
+) -> None:
+    # Given the packaged graph / When it is checked / Then it is valid, IR <= 10,
+    # and uses only the default opset and ai.onnx.ml opset 4
+    onnx.checker.check_model(packaged_graph, full_check=True)
+    assert packaged_graph.ir_version == IR_VERSION <= 10
+    opsets = {entry.domain: entry.version for entry in packaged_graph.opset_import}
+    assert opsets == {"": 17, "ai.onnx.ml": 4}
+
+
+def test_graph_reads_one_typed_input_per_feature(
+    packaged_graph: onnx.ModelProto, config: AppConfig
+) -> None:
+    labels = set(label_columns(config))
+    inputs = {
+        value.name: value.type.tensor_type.elem_type
+        for value in packaged_graph.graph.input
+    }
+    assert list(inputs) == config.model.features
+    assert {name for name, kind in inputs.items() if kind == TensorProto.STRING} == labels
+    assert {name for name, kind in inputs.items() if kind == TensorProto.DOUBLE} == (
+        set(config.model.features) - labels
+    )
+    (output,) = packaged_graph.graph.output
+    assert output.name == OUTPUT_NAME
+    assert output.type.tensor_type.elem_type == TensorProto.DOUBLE
+
+
+def test_each_label_column_is_one_label_encoder(
+    packaged_graph: onnx.ModelProto, config: AppConfig
+) -> None:
+    encoders = [
+        node for node in packaged_graph.graph.node if node.op_type == "LabelEncoder"
+    ]
+    assert sorted(node.input[0] for node in encoders) == sorted(label_columns(config))
+    assert all(node.domain == "ai.onnx.ml" for node in encoders)
+
+
+def test_unseen_label_gets_the_code_of_its_rare_bucket(
+    packaged_pipeline: Pipeline,
+) -> None:
+    # Given the fitted rare-label grouper and encoder
+    grouper = packaged_pipeline.named_steps["rare_label_grouper"]
+    encoder = packaged_pipeline.named_steps["categorical_encoder"]
+    # When the plan is read off the pipeline
+    plan = plan_export(packaged_pipeline)
+    # Then an unseen label's code is the rare bucket's (or the fallback label's)
+    for name in grouper.variables:
+        expected = encoder.encoder_dict_[name][grouper.rare_bucket(name)]
+        assert plan.label_codes[name].default == expected, name
+    assert (
+        plan.label_codes["CentralAir"].default == encoder.encoder_dict_["CentralAir"]["Y"]
+    )
+
+
+def test_missing_label_gets_the_code_of_its_imputed_label(
+    packaged_pipeline: Pipeline, config: AppConfig
+) -> None:
+    plan = plan_export(packaged_pipeline)
+    fills = packaged_pipeline.named_steps["frequent_imputation"].imputer_dict_
+    for name, fill in fills.items():
+        assert plan.label_codes[name].codes[""] == plan.label_codes[name].codes[fill], (
+            name
+        )
+    # "no fireplace" is its own grade, mapped to 0
+    assert (
+        plan.label_codes["FireplaceQu"].codes[""] == config.model.qual_mappings["Missing"]
+    )
+    # a grade nothing could map has no price, as the pipeline's Mapper refuses it
+    assert np.isnan(plan.label_codes["ExterQual"].default)
+
+
+def test_graph_of_a_differently_fitted_pipeline_matches_it(
+    tmp_path: Path,
+    config: AppConfig,
+    train_frame: pd.DataFrame,
+    holdout_frame: pd.DataFrame,
+) -> None:
+    # Given a pipeline fitted on a small sample, so other labels are rare and
+    # other statistics are learned than in the packaged model
+    sample = train_frame.sample(n=300, random_state=7)
+    target = config.model.target
+    pipeline = build_pipeline(config.model)
+    pipeline.fit(sample.drop(columns=[target]), np.log(sample[target]))
+    # When it is exported
+    export_onnx(pipeline, tmp_path / "model.onnx")
+    # Then the graph prices the held-out houses as the pipeline does
+    records = held_out_records(holdout_frame, config)
+    expected = PipelineScorer(pipeline).predict_log_price(records)
+    actual = OnnxScorer(tmp_path / "model.onnx").predict_log_price(records)
+    np.testing.assert_allclose(np.exp(actual), np.exp(expected), rtol=1e-9, atol=0)
+
+
+def test_export_is_byte_for_byte_reproducible(
+    tmp_path: Path, packaged_pipeline: Pipeline
+) -> None:
+    export_onnx(packaged_pipeline, tmp_path / "first.onnx")
+    export_onnx(packaged_pipeline, tmp_path / "second.onnx")
+    assert (tmp_path / "first.onnx").read_bytes() == (
+        tmp_path / "second.onnx"
+    ).read_bytes()
+
+
+def test_a_step_the_exporter_does_not_translate_is_refused(
+    packaged_pipeline: Pipeline,
+) -> None:
+    # Given the fitted pipeline with its Lasso swapped for another model
+    swapped = Pipeline([*packaged_pipeline.steps[:-1], ("ridge", Ridge())])
+    # When / Then it is refused, naming the steps, instead of exported wrongly
+    with pytest.raises(UnsupportedPipelineError, match="Ridge"):
+        plan_export(swapped)
+
+
+def test_a_missing_step_is_refused(packaged_pipeline: Pipeline) -> None:
+    steps = [
+        (name, step) for name, step in packaged_pipeline.steps if name != "binarizer"
+    ]
+    with pytest.raises(UnsupportedPipelineError, match="SklearnTransformerWrapper"):
+        plan_export(Pipeline(steps))
