@@ -1,0 +1,1 @@
+"""The API's routers: thin handlers that call the model package."""

@@ -1,0 +1,43 @@
+"""Dependencies the routers ask for with ``Depends``: settings and the loaded model.
+
+Both live on ``app.state`` (set by ``create_app`` and the lifespan handler),
+so tests swap them with ``app.dependency_overrides`` or a custom ``Settings``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from app.config import Settings
+from app.model import ServedModel
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings this app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_served_model(request: Request) -> ServedModel | None:
+    """The model as loaded at start-up, or ``None`` before the lifespan ran."""
+    served: ServedModel | None = getattr(request.app.state, "served_model", None)
+    return served
+
+
+def get_ready_model(
+    served: Annotated[ServedModel | None, Depends(get_served_model)],
+) -> ServedModel:
+    """The model, if it loaded and passed its self-test; otherwise 503."""
+    if served is None or not served.ready:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="the model is not loaded; see /api/v1/health",
+        )
+    return served
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServedModelDep = Annotated[ServedModel | None, Depends(get_served_model)]
+ReadyModelDep = Annotated[ServedModel, Depends(get_ready_model)]

@@ -1,0 +1,55 @@
+"""The service's settings: one typed object, read from the environment once.
+
+Every knob an operator may turn is a field here, so a typo or a bad value
+fails at start-up with the variable's name instead of surfacing later as odd
+behaviour. Variables read by the launch script rather than the app (``PORT``,
+``HOST``, ``WEB_CONCURRENCY``) and by the installers (``MODEL_INDEX_URL``) are
+listed in the service's README.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MEBIBYTE = 1024 * 1024
+# 10,000 rows of Kaggle's full 81-column CSV rows are about 16 MB of compact JSON;
+# 20 MiB lets a MAX_ROWS batch of them through, with room for indentation.
+DEFAULT_MAX_BODY_BYTES = 20 * MEBIBYTE
+
+ScorerBackend = Literal["pipeline", "onnx"]
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """What the service reads from its environment (names are case-insensitive)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    service_name: str = "house-prices-api"
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser, comma-separated; "
+        "empty (the default) allows none.",
+    )
+    log_level: LogLevel = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    max_rows: int = Field(10_000, ge=1, description="Most rows one request may carry.")
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES, ge=1, description="Largest request body, in bytes."
+    )
+    scorer_backend: ScorerBackend = "pipeline"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value

@@ -1,0 +1,81 @@
+"""``create_app()``: the one way to build the service; uvicorn calls it (``--factory``).
+
+Nothing happens at import: settings are read, logging configured and
+middleware installed when the factory runs, and the model is loaded in the
+lifespan handler, off the event loop, before the first request is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+from loguru import logger
+
+from app import __version__
+from app.api import health, home, predict
+from app.config import Settings
+from app.errors import install_error_handlers
+from app.logs import configure_logging
+from app.middleware import (
+    REQUEST_ID_HEADER,
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
+)
+from app.model import load_model
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """\
+Sale-price predictions for houses in Ames, Iowa, from the versioned
+`ames-house-price-model` package.
+
+Send rows in Kaggle's column names (`1stFlrSF`, `GrLivArea`, ...), `null` for
+a missing value. Every row gets a slot in `predictions`, in input order: a
+price, or `null` with the reasons in `errors`. `GrLivArea`, `OverallQual`
+and `Neighborhood` are required; other missing fields are imputed and listed
+in `imputed`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load and self-test the model before serving; report, don't crash, if it fails."""
+    settings: Settings = app.state.settings
+    app.state.served_model = await run_in_threadpool(load_model, settings.scorer_backend)
+    yield
+    logger.info("shutting down")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app from ``settings`` (read from the environment when not given)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = FastAPI(
+        title="House prices API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(home.router)
+    app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(predict.router, prefix=API_PREFIX)
+    install_error_handlers(app)
+    # Added innermost first: a request meets RequestContext, CORS, the 500 guard,
+    # then the size cap.
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,163 @@
+"""Pure ASGI middleware: request ids and access lines, a body-size cap, a last-resort 500.
+
+Written against ASGI directly rather than ``BaseHTTPMiddleware`` so that
+bodies stream through untouched (the size cap counts them as they arrive)
+and the request id's context variable is set in the task that runs the app.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from loguru import logger
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.logs import request_id_var
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Ids from clients are logged verbatim, so only harmless ones are kept.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def choose_request_id(headers: Headers) -> str:
+    """The client's ``X-Request-ID`` if it is safe to log, else a new random one."""
+    given = headers.get(REQUEST_ID_HEADER, "")
+    return given if _SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Tags each request with an id (logged on every line, echoed in the response).
+
+    Writes one access line per request at INFO: method, path, status, time.
+    Never the body or the query string, which may carry client data.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = choose_request_id(Headers(scope=scope))
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logger.info(
+                "{} {} -> {} in {:.1f} ms",
+                scope["method"],
+                scope["path"],
+                status or "no response",
+                (time.perf_counter() - started) * 1000,
+            )
+            request_id_var.reset(token)
+
+
+class BodyTooLargeError(HTTPException):
+    """The body is over ``MAX_BODY_BYTES``; raised while it is being read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, detail=body_limit_message(limit))
+
+
+def body_limit_message(limit: int) -> str:
+    """The 413 message, naming the limit so a client can split its batch."""
+    return f"request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"
+
+
+def declared_length(headers: Headers) -> int | None:
+    """The Content-Length as a number, or ``None`` when absent (chunked bodies)."""
+    value = headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over ``limit`` bytes with 413, declared or streamed.
+
+    A declared Content-Length over the limit is refused before any byte is
+    read; a chunked body (or one that lies about its length) is counted as it
+    arrives and refused as soon as the count passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = declared_length(Headers(scope=scope))
+        if declared is not None and declared > self.limit:
+            response = error_response(413, body_limit_message(self.limit))
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLargeError(self.limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+class UnexpectedErrorMiddleware:
+    """Turns an unhandled exception into a plain JSON 500, never a stack trace.
+
+    The traceback goes to the log under the request id. Unlike Starlette's own
+    500 handler this does not re-raise, so the server keeps the connection
+    alive after the error.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = (
+                response_started or message["type"] == "http.response.start"
+            )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error while serving the request")
+            if response_started:
+                raise
+            response = error_response(500, "internal error; quote the request id")
+            await response(scope, receive, send)
+
+
+def error_response(status_code: int, detail: str) -> JSONResponse:
+    """The body of every request-level error: the reason and the request id."""
+    return JSONResponse(
+        {"detail": detail, "request_id": request_id_var.get()}, status_code=status_code
+    )

@@ -1,0 +1,102 @@
+"""Request and response envelopes of the API; the row schema itself is the package's.
+
+``PredictionRequest.inputs`` is documented as a list of ``HouseFeatures`` (so
+the OpenAPI page shows every field, its type, range and allowed labels) but
+validated only as a non-empty list: each row is checked by
+``make_prediction``, so one bad row earns an error for that row instead of
+failing the whole request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation
+from pydantic_core import PydanticCustomError
+
+from regression_model.processing.schema import EXAMPLE_HOUSE, HouseFeatures
+
+
+def _raw_rows(value: Any) -> Any:
+    if not isinstance(value, list):
+        raise PydanticCustomError("list_type", "Input should be a list of row objects")
+    if not value:
+        raise PydanticCustomError("too_short", "inputs must hold at least one row")
+    return value
+
+
+# The static type documents the rows; the value is the raw list (see module doc).
+RawRows = Annotated[list[HouseFeatures], SkipValidation, AfterValidator(_raw_rows)]
+
+
+class PredictionRequest(BaseModel):
+    """A batch of houses to price, in Kaggle's column names."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"inputs": [EXAMPLE_HOUSE]}]}
+    )
+
+    inputs: RawRows = Field(
+        description="One object per house. Every field may be missing (null); "
+        "unknown fields are ignored, so a row of Kaggle's CSV can be sent as it is. "
+        "FirstFlrSF and SecondFlrSF are accepted for 1stFlrSF and 2ndFlrSF."
+    )
+
+
+class RowError(BaseModel):
+    """One problem with one row: which row (0-based), which field, what is wrong."""
+
+    row: int
+    field: str = Field(description="The field's name, or __row__ for the whole row")
+    message: str
+
+
+class ImputedFields(BaseModel):
+    """Fields of a predicted row that were missing and got a learned value."""
+
+    row: int
+    fields: list[str]
+
+
+class PredictionResponse(BaseModel):
+    """One prediction slot per input row, in input order; ``null`` where the row erred."""
+
+    predictions: list[float | None]
+    version: str = Field(description="The model version that made the predictions")
+    errors: list[RowError]
+    imputed: list[ImputedFields]
+
+
+class HealthResponse(BaseModel):
+    """Whether the service can predict, and with which model."""
+
+    status: Literal["ok", "unavailable"]
+    service: str
+    api_version: str
+    model_version: str | None
+    model_package_version: str
+    scorer_backend: str
+    model_loaded: bool
+    self_test_passed: bool
+
+
+class ErrorResponse(BaseModel):
+    """A request-level error: what is wrong, and the id to quote when asking why."""
+
+    detail: str
+    request_id: str
+
+
+class ValidationIssue(BaseModel):
+    """One problem with the request envelope, located as pydantic locates it."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrorResponse(BaseModel):
+    """The request envelope is malformed: not JSON, not an object, no usable inputs."""
+
+    detail: list[ValidationIssue]
+    request_id: str

@@ -1,0 +1,85 @@
+"""Strict JSON bodies: a JSON content type, RFC 8259 only, bounded nesting.
+
+Python's ``json`` module accepts ``NaN`` and ``Infinity`` (which no other
+JSON parser does, and which would slip a non-number past the schema as
+"missing") and raises ``RecursionError`` or a digit-limit ``ValueError`` on
+hostile input. This route parses bodies so that each of these becomes a
+client error with a reason, and refuses non-JSON content types with 415
+instead of trying to validate raw bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from email.message import Message
+from typing import Any, NoReturn
+
+from fastapi import HTTPException, Request, Response, status
+from fastapi.routing import APIRoute
+
+
+class _NonStandardConstantError(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's extensions to JSON."""
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise _NonStandardConstantError(
+        f"{name} is not valid JSON; send null for a missing value"
+    )
+
+
+def parse_strict_json(body: bytes) -> Any:
+    """Parse a body as standard JSON; raise ``JSONDecodeError`` saying what is wrong."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError as error:
+        raise json.JSONDecodeError("nesting is too deep", "", 0) from error
+    except _NonStandardConstantError as error:
+        raise json.JSONDecodeError(str(error), "", 0) from error
+    except UnicodeDecodeError as error:
+        raise json.JSONDecodeError("the body is not UTF-8 text", "", 0) from error
+    except ValueError as error:  # Python refuses integers of 4,300+ digits
+        raise json.JSONDecodeError("a number has too many digits", "", 0) from error
+
+
+def is_json_content_type(value: str | None) -> bool:
+    """True for ``application/json`` and ``application/*+json``, with any parameters."""
+    if not value:
+        return False
+    message = Message()
+    message["content-type"] = value
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+class StrictJSONRequest(Request):
+    """A request whose ``json()`` is ``parse_strict_json``."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_strict_json(await self.body())
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route that accepts only JSON bodies, parsed strictly."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            if request.method in {"POST", "PUT", "PATCH"} and not is_json_content_type(
+                request.headers.get("content-type")
+            ):
+                raise HTTPException(
+                    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                    detail="send the body as JSON with Content-Type: application/json",
+                )
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict_handler

@@ -1,0 +1,56 @@
+"""Fixtures: in-process apps (TestClient) and real servers (bin/start over HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from app.config import Settings
+from app.main import create_app
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from servers import START_SCRIPT, RunningServer, start_server
+
+from regression_model.processing.schema import EXAMPLE_HOUSE
+
+
+@pytest.fixture
+def example_row() -> dict[str, Any]:
+    """A fresh copy of the package's example house."""
+    return dict(EXAMPLE_HOUSE)
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    """Build a started TestClient for an app with the given settings overrides."""
+    clients: list[TestClient] = []
+
+    def build(app: FastAPI | None = None, **settings: Any) -> TestClient:
+        client = TestClient(app or create_app(Settings(**settings)))
+        client.__enter__()  # runs the lifespan: loads and self-tests the model
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """A TestClient for an app with default settings."""
+    return make_client()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The real service (bin/start -> uvicorn) on a free loopback port, small limits."""
+    log = tmp_path_factory.mktemp("live") / "server.log"
+    server = start_server(
+        [str(START_SCRIPT)],
+        log,
+        env={"MAX_ROWS": "300", "MAX_BODY_BYTES": "2000000", "LOG_LEVEL": "INFO"},
+    )
+    yield server
+    server.stop()

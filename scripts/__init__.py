@@ -1,0 +1,1 @@
+"""Repository tooling: publishing the model wheel and serving it locally."""

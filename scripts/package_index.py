@@ -1,0 +1,286 @@
+"""Build the model wheel, publish it to a package index, and run a local index.
+
+A published version is immutable, as on PyPI: the API pins
+``ames-house-price-model==<VERSION>``, so two different wheels under one
+version would make "which model is serving?" unanswerable. ``publish``
+therefore compares the freshly built wheel with the one the index already
+holds for that version, by content (the RECORD of file hashes, which ignores
+zip timestamps): identical means there is nothing to do; different is an
+error that asks for a new VERSION. Only the local scratch index of
+``tox -e serve`` may have its copy replaced (``replace_in``), so that what
+serves locally is always the checkout's model.
+
+The local index is pypiserver on 127.0.0.1 serving ``.package-index/``,
+uploads open to localhost, and no fallback to PyPI: a name it lacks is an
+error, never a redirect to a public package of the same name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DISTRIBUTION = "ames-house-price-model"
+DEFAULT_INDEX_DIR = REPO_ROOT / ".package-index"
+DEFAULT_INDEX_PORT = 8080
+PID_FILE = "pypiserver.pid"
+LOG_FILE = "pypiserver.log"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class PublishError(RuntimeError):
+    """The wheel could not be published, or conflicts with the published one."""
+
+
+def local_index_url(port: int = DEFAULT_INDEX_PORT) -> str:
+    """The simple-index URL (pip's ``--index-url``) of the local pypiserver."""
+    return f"http://127.0.0.1:{port}/simple/"
+
+
+def upload_url_for(index_url: str) -> str:
+    """Where twine uploads for an index: pypiserver takes uploads at its root."""
+    base = index_url.rstrip("/")
+    return (base.removesuffix("/simple") or base) + "/"
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url`` points at this machine."""
+    return urlparse(url).hostname in LOOPBACK_HOSTS
+
+
+def index_is_up(index_url: str, timeout: float = 2.0) -> bool:
+    """True when the index answers its health endpoint."""
+    try:
+        with urllib.request.urlopen(
+            urljoin(upload_url_for(index_url), "health"), timeout=timeout
+        ) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_local_index(
+    folder: Path = DEFAULT_INDEX_DIR, port: int = DEFAULT_INDEX_PORT, wait_s: float = 30
+) -> str:
+    """Start pypiserver for ``folder`` on 127.0.0.1:``port`` unless one answers there.
+
+    The server runs detached (it outlives ``tox -e serve``, which replaces
+    itself with the API); its pid and log are kept in ``folder``.
+    """
+    index_url = local_index_url(port)
+    if index_is_up(index_url):
+        return index_url
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "pypiserver", "run",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--authenticate", ".", "--passwords", ".",  # open uploads, localhost only
+        "--disable-fallback", "--health-endpoint", "/health",
+        str(folder),
+    ]  # fmt: skip
+    with (folder / LOG_FILE).open("ab") as log:
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    (folder / PID_FILE).write_text(f"{server.pid}\n")
+    deadline = time.monotonic() + wait_s
+    while not index_is_up(index_url):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise PublishError(
+                f"pypiserver did not start on port {port}; see {folder / LOG_FILE}"
+            )
+        time.sleep(0.2)
+    return index_url
+
+
+def stop_local_index(folder: Path = DEFAULT_INDEX_DIR, wait_s: float = 10) -> bool:
+    """Stop the pypiserver started for ``folder``; False if none was recorded."""
+    pid_file = folder / PID_FILE
+    if not pid_file.is_file():
+        return False
+    pid = int(pid_file.read_text())
+    pid_file.unlink()
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def build_wheel(outdir: Path) -> Path:
+    """Build the model wheel from the repository into ``outdir``; return its path."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--outdir",
+            str(outdir),
+            str(REPO_ROOT),
+        ],
+        check=True,
+    )
+    wheels = sorted(outdir.glob("*.whl"))
+    if len(wheels) != 1:
+        raise PublishError(f"expected one wheel in {outdir}, found {wheels}")
+    return wheels[0]
+
+
+def wheel_content(wheel: Path) -> frozenset[str]:
+    """The wheel's RECORD lines (path, hash, size of each file), minus RECORD's own."""
+    with zipfile.ZipFile(wheel) as archive:
+        record = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
+        lines = archive.read(record).decode().splitlines()
+    return frozenset(line for line in lines if line and not line.startswith(record))
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href")
+        if tag == "a" and href:
+            self.links.append(href)
+
+
+def published_url(index_url: str, filename: str) -> str | None:
+    """The download URL of ``filename`` on the index's page for the model, if listed."""
+    page_url = urljoin(index_url.rstrip("/") + "/", f"{DISTRIBUTION}/")
+    try:
+        with urllib.request.urlopen(page_url, timeout=30) as response:
+            page = response.read().decode()
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+    parser = _LinkParser()
+    parser.feed(page)
+    for link in parser.links:
+        url = urljoin(page_url, link).split("#", 1)[0]
+        if url.rsplit("/", 1)[-1] == filename:
+            return url
+    return None
+
+
+def twine_upload(wheel: Path, upload_url: str) -> None:
+    """Upload with twine; on this machine's index, with placeholder credentials."""
+    env = dict(os.environ)
+    if is_loopback(upload_url):  # the local pypiserver checks none, twine wants some
+        env.setdefault("TWINE_USERNAME", "local")
+        env.setdefault("TWINE_PASSWORD", "local")
+    twine = [sys.executable, "-m", "twine"]
+    subprocess.run([*twine, "check", str(wheel)], check=True, env=env)
+    subprocess.run(
+        [*twine, "upload", "--non-interactive", "--disable-progress-bar",
+         "--repository-url", upload_url, str(wheel)],
+        check=True,
+        env=env,
+    )  # fmt: skip
+
+
+def publish(
+    wheel: Path, index_url: str, upload_url: str, replace_in: Path | None = None
+) -> str:
+    """Make ``index_url`` hold exactly ``wheel``; return what was done.
+
+    See the module docstring for why a different wheel under a published
+    version is an error unless ``replace_in`` (the local index's folder) is given.
+    """
+    existing = published_url(index_url, wheel.name)
+    if existing is not None:
+        with tempfile.TemporaryDirectory() as scratch:
+            published = Path(scratch) / wheel.name
+            urllib.request.urlretrieve(existing, published)
+            same = wheel_content(published) == wheel_content(wheel)
+        if same:
+            return f"{wheel.name} is already published, identical to this build"
+        if replace_in is None:
+            raise PublishError(
+                f"{index_url} already holds a different {wheel.name}: published "
+                "versions are immutable; bump regression_model/VERSION (and the pin "
+                "in house_prices_api/requirements-model.txt)"
+            )
+        (replace_in / wheel.name).unlink()
+    twine_upload(wheel, upload_url)
+    replaced = " (replacing an older local build)" if existing else ""
+    return f"published {wheel.name} to {index_url}{replaced}"
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("start", "stop"):
+        local = commands.add_parser(name, help=f"{name} the local pypiserver")
+        local.add_argument("--dir", type=Path, default=DEFAULT_INDEX_DIR)
+        local.add_argument("--port", type=int, default=DEFAULT_INDEX_PORT)
+    upload = commands.add_parser("publish", help="build the wheel and upload it")
+    upload.add_argument(
+        "--index-url",
+        default=os.environ.get("MODEL_INDEX_URL") or local_index_url(),
+        help="the index's simple URL (env MODEL_INDEX_URL; default: the local index)",
+    )
+    upload.add_argument(
+        "--upload-url",
+        default=os.environ.get("MODEL_UPLOAD_URL"),
+        help="where twine uploads (env MODEL_UPLOAD_URL; default: the index's root)",
+    )
+    upload.add_argument(
+        "--dir",
+        type=Path,
+        default=DEFAULT_INDEX_DIR,
+        help="the folder a local index serves (started there if not running)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``start`` / ``stop`` the local index, or ``publish`` the wheel."""
+    args = _parse_args(argv)
+    if args.command == "start":
+        print(f"local index: {start_local_index(args.dir, args.port)}")
+        return 0
+    if args.command == "stop":
+        print("stopped" if stop_local_index(args.dir) else "no local index was running")
+        return 0
+    index_url: str = args.index_url
+    if is_loopback(index_url) and not index_is_up(index_url):
+        port = urlparse(index_url).port or DEFAULT_INDEX_PORT
+        start_local_index(args.dir, port)
+    with tempfile.TemporaryDirectory() as outdir:
+        wheel = build_wheel(Path(outdir))
+        try:
+            outcome = publish(
+                wheel, index_url, args.upload_url or upload_url_for(index_url)
+            )
+        except PublishError as error:
+            print(f"publish FAILED: {error}", file=sys.stderr)
+            return 1
+    print(outcome)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""``tox -e serve``: serve the checkout's model the way production does, from its wheel.
+
+Steps: train if no artifact exists; start the local package index unless it
+is running; build the wheel and publish it there (replacing a stale local
+build of the same version, so what serves is always the checkout's model);
+create the API's own environment from house_prices_api/requirements.txt;
+install the pinned model wheel from the local index only (bin/install-model);
+then replace this process with bin/start. The API's environment gets no
+PYTHONPATH and the start script puts only the app's folder on the import
+path, so ``regression_model`` comes from the installed wheel, not from the
+checkout; the start-up log prints the path it was imported from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import venv
+from pathlib import Path
+from typing import NoReturn
+
+from scripts.package_index import (
+    DEFAULT_INDEX_DIR,
+    DEFAULT_INDEX_PORT,
+    REPO_ROOT,
+    build_wheel,
+    publish,
+    start_local_index,
+    upload_url_for,
+)
+
+API_DIR = REPO_ROOT / "house_prices_api"
+START_SCRIPT = API_DIR / "bin" / "start"
+INSTALL_MODEL_SCRIPT = API_DIR / "bin" / "install-model"
+DEFAULT_VENV = REPO_ROOT / ".tox" / "serve-api"
+# Variables that would let the server import something other than the venv's packages.
+LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
+
+
+def train_if_missing() -> None:
+    """Train from the checkout unless a verified artifact for VERSION exists."""
+    subprocess.run(
+        [sys.executable, "-m", "regression_model.train_pipeline", "--if-missing"],
+        check=True,
+        cwd=REPO_ROOT,
+    )
+
+
+def ensure_api_env(venv_dir: Path) -> Path:
+    """Create or update the API's environment from its requirements; return its python."""
+    python = venv_dir / "bin" / "python"
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet",
+         "-r", str(API_DIR / "requirements.txt")],
+        check=True,
+    )  # fmt: skip
+    return python
+
+
+def install_model(python: Path, index_url: str) -> None:
+    """Install the pinned model wheel into the API's env, from ``index_url`` only."""
+    subprocess.run(
+        [str(INSTALL_MODEL_SCRIPT)],
+        check=True,
+        env={**os.environ, "PYTHON": str(python), "MODEL_INDEX_URL": index_url},
+    )
+
+
+def service_env(venv_dir: Path, host: str, port: int) -> dict[str, str]:
+    """The server's environment: the API's venv first on PATH, nothing leaking in."""
+    env = {k: v for k, v in os.environ.items() if k not in LEAKY_VARIABLES}
+    env["VIRTUAL_ENV"] = str(venv_dir)
+    env["PATH"] = f"{venv_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["HOST"] = host
+    env["PORT"] = str(port)
+    return env
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
+    parser.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR)
+    parser.add_argument("--index-port", type=int, default=DEFAULT_INDEX_PORT)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8001")))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Prepare everything, then become the server (this process never returns)."""
+    args = _parse_args(argv)
+    train_if_missing()
+    index_url = start_local_index(args.index_dir, args.index_port)
+    with tempfile.TemporaryDirectory() as outdir:
+        wheel = build_wheel(Path(outdir))
+        print(publish(wheel, index_url, upload_url_for(index_url), args.index_dir))
+    python = ensure_api_env(args.venv)
+    install_model(python, index_url)
+    print(f"serving on http://{args.host}:{args.port}/ (docs at /docs)", flush=True)
+    os.execve(
+        START_SCRIPT, [str(START_SCRIPT)], service_env(args.venv, args.host, args.port)
+    )
+
+
+if __name__ == "__main__":
+    main()
