@@ -49,10 +49,13 @@ def test_the_released_version_is_captured_from_its_wheel() -> None:
 def test_previous_release_picks_highest_not_above_current(tmp_path: Path) -> None:
     for version in ("0.1.0", "0.2.0", "0.10.0"):
         (tmp_path / f"v{version}.json").write_text("{}")
-    assert previous_release("0.2.0", tmp_path).name == "v0.2.0.json"
-    assert previous_release("0.9.1", tmp_path).name == "v0.2.0.json"
+    # Then versions compare as numbers, not text (0.10.0 > 0.2.0)
+    assert previous_release("0.10.0", tmp_path).name == "v0.10.0.json"
+    assert previous_release("0.11.0", tmp_path).name == "v0.10.0.json"
+    assert previous_release("1.0.0", tmp_path).name == "v0.10.0.json"
+    # And a version below the newest release is refused
     with pytest.raises(ValueError, match="versions only go up"):
-        previous_release("0.1.5", tmp_path)
+        previous_release("0.9.1", tmp_path)
 
 
 def test_move_treats_error_versus_price_as_a_move() -> None:
