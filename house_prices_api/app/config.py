@@ -14,12 +14,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from regression_model.predict import ScorerBackend
+
 MEBIBYTE = 1024 * 1024
 # 10,000 rows of Kaggle's full 81-column CSV rows are about 16 MB of compact JSON;
 # 20 MiB lets a MAX_ROWS batch of them through, with room for indentation.
 DEFAULT_MAX_BODY_BYTES = 20 * MEBIBYTE
 
-ScorerBackend = Literal["pipeline", "onnx"]
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -40,7 +41,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         DEFAULT_MAX_BODY_BYTES, ge=1, description="Largest request body, in bytes."
     )
-    scorer_backend: ScorerBackend = "pipeline"
+    scorer_backend: ScorerBackend = Field(
+        "onnx",
+        description="'onnx' (default: the exported graph, no pickle, no pandas) or "
+        "'pipeline' (the fitted scikit-learn pipeline, the reference).",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from loguru import logger
 
 import regression_model
-from app.config import ScorerBackend
 from regression_model.predict import (
+    ScorerBackend,
     default_artifact,
     load_scorer,
     make_prediction,
@@ -25,6 +24,7 @@ from regression_model.predict import (
 )
 from regression_model.processing.artifacts import ArtifactIntegrityError
 from regression_model.processing.schema import EXAMPLE_HOUSE
+from regression_model.scoring import Scorer
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class ServedModel:
     backend: ScorerBackend
     package_version: str
     version: str | None = None
-    scorer: Any = None
+    scorer: Scorer | None = None
     self_test_passed: bool = False
     problem: str | None = None
 
@@ -50,7 +50,7 @@ class ServedModel:
         return self.loaded and self.self_test_passed
 
 
-def self_test(scorer: Any, version: str) -> str | None:
+def self_test(scorer: Scorer, version: str) -> str | None:
     """Score the example house; return what went wrong, or ``None`` if it worked.
 
     Any exception counts as a failed test: the point is to find a broken model

@@ -17,7 +17,7 @@ def test_defaults_are_closed_and_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.cors_origins == []
     assert settings.max_rows == 10_000
     assert settings.max_body_bytes == DEFAULT_MAX_BODY_BYTES == 20 * 1024 * 1024
-    assert settings.scorer_backend == "pipeline"
+    assert settings.scorer_backend == "onnx"
     assert (settings.log_level, settings.log_format) == ("INFO", "text")
 
 
@@ -27,14 +27,14 @@ def test_environment_variables_override_defaults(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("MAX_BODY_BYTES", "1000")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     monkeypatch.setenv("LOG_FORMAT", "json")
-    monkeypatch.setenv("SCORER_BACKEND", "onnx")
+    monkeypatch.setenv("SCORER_BACKEND", "pipeline")
 
     settings = Settings()
 
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
     assert (settings.max_rows, settings.max_body_bytes) == (5, 1000)
     assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
-    assert settings.scorer_backend == "onnx"
+    assert settings.scorer_backend == "pipeline"
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ def test_health_reports_versions_and_readiness(client: TestClient) -> None:
         "api_version": __version__,
         "model_version": model_version(),
         "model_package_version": regression_model.__version__,
-        "scorer_backend": "pipeline",
+        "scorer_backend": "onnx",
         "model_loaded": True,
         "self_test_passed": True,
     }
