@@ -118,13 +118,24 @@ def stop_local_index(folder: Path = DEFAULT_INDEX_DIR, wait_s: float = 10) -> bo
         return False
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _has_exited(pid):
             return True
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
     return True
+
+
+def _has_exited(pid: int) -> bool:
+    """True once ``pid`` is gone; our own child is reaped, else it stays a zombie."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: its parent reaps it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return reaped == pid
 
 
 def build_wheel(outdir: Path) -> Path:

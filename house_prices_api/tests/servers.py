@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -142,3 +143,12 @@ def call(
     except ValueError:
         parsed = raw.decode(errors="replace")
     return response.status, response.headers, parsed
+
+
+def model_imported_from(server: RunningServer) -> Path:
+    """The folder the server's start-up log says ``regression_model`` came from."""
+    log = server.log_text()
+    match = re.search(r"model package regression_model \S+ imported from (\S+)", log)
+    if match is None:
+        raise AssertionError(f"no model import line in the server log:\n{log[-3000:]}")
+    return Path(match.group(1)).resolve()
