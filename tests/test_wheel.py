@@ -9,6 +9,7 @@ the installed copy can be imported.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -43,9 +44,21 @@ print(json.dumps({"result": result, "version": regression_model.__version__,
 
 
 def run(command: list[str], cwd: Path) -> None:
-    """Run a build step; on failure show its output, which names the cause."""
+    """Run a build step; on failure show its output, which names the cause.
+
+    ``PYTHONPATH`` is dropped: under tox it names the checkout, where a build
+    leaves ``*.egg-info``, and pip would take that for an installed
+    distribution and skip installing the wheel into the fresh environment.
+    """
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     completed = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+        command,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
