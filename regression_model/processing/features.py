@@ -11,7 +11,7 @@ columns with ``variables``; a NumPy array is accepted and its columns named
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, Self, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -36,10 +36,21 @@ def as_frame(X: ArrayLike) -> pd.DataFrame:
 class _FrameTransformer(TransformerMixin, BaseEstimator):
     """Shared input checks: remember the fit columns, insist on them later."""
 
+    variables: Sequence[str]
+
+    def fit(self, X: ArrayLike, y: Any = None) -> Self:
+        """Record the input columns; stateless transformers learn nothing else."""
+        self._fit_frame(X)
+        return self
+
+    def _columns_used(self) -> list[str]:
+        return list(self.variables)
+
     def _fit_frame(self, X: ArrayLike) -> pd.DataFrame:
         frame = as_frame(X)
         if len(frame) == 0:
             raise ValueError("Found array with 0 sample(s) while fitting")
+        self._require_columns(frame, self._columns_used())
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.n_features_in_ = frame.shape[1]
         return frame
@@ -80,10 +91,8 @@ class TemporalVariableTransformer(_FrameTransformer):
         self.variables = variables
         self.reference_variable = reference_variable
 
-    def fit(self, X: ArrayLike, y: Any = None) -> TemporalVariableTransformer:
-        frame = self._fit_frame(X)
-        self._require_columns(frame, [*self.variables, self.reference_variable])
-        return self
+    def _columns_used(self) -> list[str]:
+        return [*self.variables, self.reference_variable]
 
     def transform(self, X: ArrayLike) -> pd.DataFrame:
         frame = self._transform_frame(X)
@@ -104,11 +113,6 @@ class Mapper(_FrameTransformer):
     def __init__(self, variables: Sequence[str], mappings: Mapping[str, int]) -> None:
         self.variables = variables
         self.mappings = mappings
-
-    def fit(self, X: ArrayLike, y: Any = None) -> Mapper:
-        frame = self._fit_frame(X)
-        self._require_columns(frame, self.variables)
-        return self
 
     def transform(self, X: ArrayLike) -> pd.DataFrame:
         frame = self._transform_frame(X)
@@ -135,11 +139,6 @@ class CategoricalLabelCaster(_FrameTransformer):
 
     def __init__(self, variables: Sequence[str]) -> None:
         self.variables = variables
-
-    def fit(self, X: ArrayLike, y: Any = None) -> CategoricalLabelCaster:
-        frame = self._fit_frame(X)
-        self._require_columns(frame, self.variables)
-        return self
 
     def transform(self, X: ArrayLike) -> pd.DataFrame:
         frame = self._transform_frame(X)
@@ -197,9 +196,8 @@ class RareLabelGrouper(_FrameTransformer):
         self.n_categories = n_categories
         self.rare_label = rare_label
 
-    def fit(self, X: ArrayLike, y: Any = None) -> RareLabelGrouper:
+    def fit(self, X: ArrayLike, y: Any = None) -> Self:
         frame = self._fit_frame(X)
-        self._require_columns(frame, self.variables)
         self.frequent_labels_: dict[str, list[Any]] = {}
         self.fallback_labels_: dict[str, Any] = {}
         for name in self.variables:
