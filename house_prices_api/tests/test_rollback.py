@@ -286,7 +286,7 @@ def test_rolling_back_the_pin_serves_the_released_predictions_again(
     assert rolled_back_health["model_package_version"] == RELEASED
     assert imported_from.is_relative_to(api_python.parent.parent.resolve() / "lib")
     assert "site-packages" in imported_from.parts
-    assert not imported_from.is_relative_to(REPO_ROOT)
+    assert not imported_from.is_relative_to(REPO_ROOT / "regression_model")
     assert rolled_back["version"] == RELEASED
     assert rolled_back["inputs_sha256"] == released["inputs_sha256"]
     assert rolled_back["errors"] == released["errors"]
