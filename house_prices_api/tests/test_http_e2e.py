@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -263,6 +264,20 @@ def test_one_keep_alive_connection_survives_error_responses(
         conn.close()
 
 
+def wait_for_log(server: RunningServer, pattern: str, timeout: float = 10) -> str:
+    """The server's log once ``pattern`` appears in it.
+
+    The access line is written after the response has been sent, so a client
+    can read the log before the line lands.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        log = server.log_text()
+        if re.search(pattern, log) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
+
+
 def test_the_log_has_request_ids_and_no_payloads(
     live_server: RunningServer, connection: http.client.HTTPConnection
 ) -> None:
@@ -270,10 +285,9 @@ def test_the_log_has_request_ids_and_no_payloads(
 
     call(connection, "POST", PREDICT, {"inputs": [marker]}, {"X-Request-ID": "log-check"})
 
-    log = live_server.log_text()
+    access_line = r"\| log-check \| app\.middleware \| POST /api/v1/predict -> 422"
+    log = wait_for_log(live_server, access_line)
+    assert re.search(access_line, log)
     assert re.search(r"\| log-check \| app\.api\.predict \| priced 0 of 1 rows", log)
-    assert re.search(
-        r"\| log-check \| app\.middleware \| POST /api/v1/predict -> 422", log
-    )
     assert "Zzyzx-e2e" not in log
     assert "model package regression_model" in log
