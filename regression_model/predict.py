@@ -25,6 +25,7 @@ from regression_model.processing.artifacts import (
 from regression_model.processing.validation import (
     ROW_LEVEL,
     RowError,
+    ValidatedRows,
     rows_from_input,
     validate_rows,
 )
@@ -138,32 +139,58 @@ def make_prediction(
     config = packaged_config().model
     validated = validate_rows(rows, scorer.features, config.required_features)
     predictions: list[float | None] = [None] * len(rows)
-    errors = list(validated.errors)
+    errors = validated.errors
     valid = validated.valid_indices
     if valid:
-        log_prices = scorer.predict_log_price(
-            [validated.records[index] for index in valid]  # type: ignore[misc]
-        )
         with np.errstate(over="ignore"):
-            prices = np.exp(log_prices)
-        for index, price in zip(valid, prices.tolist(), strict=True):
-            if np.isfinite(price):
-                predictions[index] = price
-            else:
-                errors.append(
-                    RowError(
-                        row=index,
-                        field=ROW_LEVEL,
-                        message="the inputs lie so far outside the training data "
-                        "that the price is not a finite number",
-                    )
-                )
-    errors.sort(key=lambda error: error["row"])
-    imputed = [
-        ImputedFields(row=index, fields=validated.imputed[index])
-        for index in valid
-        if validated.imputed[index] and predictions[index] is not None
+            prices = np.exp(_log_prices(scorer, validated))
+        finite = np.isfinite(prices)
+        if len(valid) == len(rows) and finite.all():
+            predictions = prices.tolist()
+        else:
+            errors = _place(predictions, valid, prices.tolist(), finite.tolist(), errors)
+    imputed: list[ImputedFields] = [
+        {"row": index, "fields": fields}
+        for index, fields in enumerate(validated.imputed)
+        if fields and predictions[index] is not None
     ]
     return PredictionResult(
         predictions=predictions, version=version, errors=errors, imputed=imputed
     )
+
+
+def _log_prices(scorer: Scorer, validated: ValidatedRows) -> np.ndarray:
+    """The scorer's log-prices for the valid rows: from columns if it takes them."""
+    by_columns = getattr(scorer, "predict_log_price_columns", None)
+    if by_columns is not None:
+        return np.asarray(by_columns(validated.columns))
+    return scorer.predict_log_price(validated.valid_records())
+
+
+def _place(
+    predictions: list[float | None],
+    valid: list[int],
+    prices: list[float],
+    finite: list[bool],
+    errors: list[RowError],
+) -> list[RowError]:
+    """Put each finite price in its row's slot; a non-finite one is that row's error.
+
+    Returns all errors, in row order (``errors`` already is).
+    """
+    overflowed = []
+    for index, price, is_finite in zip(valid, prices, finite, strict=True):
+        if is_finite:
+            predictions[index] = price
+        else:
+            overflowed.append(
+                RowError(
+                    row=index,
+                    field=ROW_LEVEL,
+                    message="the inputs lie so far outside the training data "
+                    "that the price is not a finite number",
+                )
+            )
+    if not overflowed:
+        return errors
+    return sorted([*errors, *overflowed], key=lambda error: error["row"])

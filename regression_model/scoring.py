@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,7 +22,12 @@ if TYPE_CHECKING:
 
 
 class Scorer(Protocol):
-    """Scores validated records (Kaggle names, ``None`` for missing)."""
+    """Scores validated records (Kaggle names, ``None`` for missing).
+
+    A scorer may also offer ``predict_log_price_columns`` (see
+    ``ColumnScorer``); ``make_prediction`` then hands it validated columns
+    instead of records.
+    """
 
     @property
     def features(self) -> list[str]:
@@ -30,6 +36,16 @@ class Scorer(Protocol):
 
     def predict_log_price(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         """One natural-log price per record, as float64."""
+        ...
+
+
+class ColumnScorer(Scorer, Protocol):
+    """A scorer that also takes its input as columns: one sequence per feature."""
+
+    def predict_log_price_columns(
+        self, columns: Mapping[str, Sequence[Any]]
+    ) -> np.ndarray:
+        """One natural-log price per row of ``columns``, as float64."""
         ...
 
 
@@ -71,13 +87,43 @@ def label_text(value: Any) -> str:
     return str(value)
 
 
+def label_texts(values: Sequence[Any]) -> Sequence[str]:
+    """``label_text`` of every value; many text, integer and ``None`` values in bulk."""
+    if len(values) >= BULK_VALUES:
+        kinds = set(map(type, values))
+        if kinds <= TEXT:
+            return values
+        if kinds <= TEXT_INTEGER_OR_NONE:  # hashable, and never equal across kinds
+            texts = {value: label_text(value) for value in set(values)}
+            return list(map(texts.__getitem__, values))
+    return [value if type(value) is str else label_text(value) for value in values]
+
+
+BULK_VALUES = 64
+TEXT = frozenset({str})
+TEXT_INTEGER_OR_NONE = frozenset({str, int, type(None)})
+
+
+def columns_of(
+    records: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> dict[str, list[Any]]:
+    """Records as one list of values per name; an absent key is a missing value."""
+    return {name: [record.get(name) for record in records] for name in names}
+
+
 class OnnxScorer:
     """The exported graph run by onnxruntime, fed one plain array per column.
 
-    No pandas and no scikit-learn: records become NumPy arrays (labels as
+    No pandas and no scikit-learn: columns become NumPy arrays (labels as
     text, ``""`` for missing; numbers as float64, NaN for missing) and one
     ``InferenceSession.run`` scores the batch. One thread each for intra- and
     inter-op work: rows are few per call and the service scales by processes.
+
+    The per-column metadata (which inputs are labels, which numbers, the
+    output's name) is read from the graph once, here. All number columns
+    become one 2-D array in one NumPy call and all label columns another, and
+    each input is a row of it (a view, no copy): 38 separate conversions
+    cost more than the graph itself on one row.
     """
 
     def __init__(self, model: Path | str | bytes) -> None:
@@ -93,31 +139,41 @@ class OnnxScorer:
         )
         inputs = self._session.get_inputs()
         self._features = [node.name for node in inputs]
-        self._labels = frozenset(
-            node.name for node in inputs if node.type == "tensor(string)"
-        )
+        self._label_names = [n.name for n in inputs if n.type == "tensor(string)"]
+        self._number_names = [n.name for n in inputs if n.type != "tensor(string)"]
         self._outputs = [self._session.get_outputs()[0].name]
+        # ``InferenceSession.run`` re-checks on every call that the feed names
+        # every input (a list scan per input) and holds no foreign OrtValue:
+        # a third of a one-row call. The feed built here always has exactly the
+        # graph's inputs, as NumPy arrays, so call the binding's ``run`` (same
+        # arguments) where this onnxruntime has it.
+        self._run = getattr(self._session, "_sess", self._session).run
 
     @property
     def features(self) -> list[str]:
         return self._features
 
+    def graph_inputs(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
+        """The graph's inputs for ``columns`` (one equally long sequence per feature)."""
+        feed: dict[str, np.ndarray] = {}
+        if self._number_names:
+            numbers = np.array(
+                [columns[name] for name in self._number_names], dtype=np.float64
+            )
+            feed.update(zip(self._number_names, numbers, strict=True))
+        if self._label_names:
+            labels = [columns[name] for name in self._label_names]
+            if len(labels[0]) < BULK_VALUES:  # a few rows: one pass over every value
+                flat = label_texts(list(chain.from_iterable(labels)))
+                texts = np.array(flat, dtype=object).reshape(len(labels), -1)
+            else:
+                texts = np.array([label_texts(column) for column in labels], dtype=object)
+            feed.update(zip(self._label_names, texts, strict=True))
+        return feed
+
     def columns(self, records: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
         """The graph's inputs for ``records``: one array per column."""
-        columns = {}
-        for name in self._features:
-            values = [record.get(name) for record in records]
-            if name in self._labels:
-                columns[name] = np.array(
-                    [
-                        value if type(value) is str else label_text(value)
-                        for value in values
-                    ],
-                    dtype=object,
-                )
-            else:
-                columns[name] = np.array(values, dtype=np.float64)
-        return columns
+        return self.graph_inputs(columns_of(records, self._features))
 
     def predict_log_price(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         """One log-price per record; a record the graph cannot price raises.
@@ -130,13 +186,26 @@ class OnnxScorer:
             return np.empty(0, dtype=np.float64)
         return self.score_columns(self.columns(records))
 
+    def predict_log_price_columns(
+        self, columns: Mapping[str, Sequence[Any]]
+    ) -> np.ndarray:
+        """``predict_log_price`` for the same values laid out as one sequence per feature.
+
+        What ``make_prediction`` calls: validation already holds its clean
+        values as columns, so no per-row record is built and taken apart again.
+        """
+        first = columns[self._features[0]] if self._features else ()
+        if not len(first):
+            return np.empty(0, dtype=np.float64)
+        return self.score_columns(self.graph_inputs(columns))
+
     def score_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log-prices for inputs already laid out as the graph's column arrays.
 
         For callers that hold columnar data (and for measuring the graph
         alone); raises ``ValueError`` naming the rows the graph cannot price.
         """
-        log_prices = np.asarray(self._session.run(self._outputs, dict(columns))[0])
+        log_prices = np.asarray(self._run(self._outputs, dict(columns), None)[0])
         unpriced = np.flatnonzero(~np.isfinite(log_prices))
         if unpriced.size:
             raise ValueError(

@@ -13,7 +13,6 @@ as in Kaggle's CSV files.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
@@ -33,10 +32,18 @@ def is_missing(value: Any) -> bool:
     return type(value).__name__ in {"NAType", "NaTType"}
 
 
-def _label_normaliser(labels: tuple[str, ...]) -> Callable[[Any], Any]:
-    by_folded = {label.casefold(): label for label in labels}
+class LenientLabel:
+    """A label field's before-validator: missing is ``None``; case and blanks don't count.
 
-    def normalise(value: Any) -> Any:
+    A class rather than a closure so that ``validation`` can recognise it and
+    take a label that is already exact without a call into pydantic.
+    """
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self._by_folded = {label.casefold(): label for label in labels}
+
+    def __call__(self, value: Any) -> Any:
         if is_missing(value):
             return None
         if isinstance(value, str):
@@ -45,13 +52,12 @@ def _label_normaliser(labels: tuple[str, ...]) -> Callable[[Any], Any]:
                     f"label is {len(value)} characters long; "
                     f"no valid label exceeds {MAX_LABEL_LENGTH}"
                 )
-            return by_folded.get(value.strip().casefold(), value)
+            return self._by_folded.get(value.strip().casefold(), value)
         return value
 
-    return normalise
 
-
-def _number_normaliser(value: Any) -> Any:
+def normalise_number(value: Any) -> Any:
+    """A number field's before-validator: missing is ``None``; a boolean is refused."""
     if is_missing(value):
         return None
     if isinstance(value, bool):
@@ -63,9 +69,9 @@ def _number_normaliser(value: Any) -> Any:
     return value
 
 
-def _building_class(value: Any) -> Any:
+def normalise_building_class(value: Any) -> Any:
     """MSSubClass arrives as 20, 20.0 or "20": all mean the class 20."""
-    value = _number_normaliser(value)
+    value = normalise_number(value)
     if isinstance(value, str):
         try:
             value = float(value.strip())
@@ -78,11 +84,11 @@ def _building_class(value: Any) -> Any:
 
 def lenient(labels_type: Any) -> BeforeValidator:
     """Match a ``Literal`` type's labels ignoring case and surrounding blanks."""
-    return BeforeValidator(_label_normaliser(get_args(labels_type)))
+    return BeforeValidator(LenientLabel(get_args(labels_type)))
 
 
-Number = Annotated[float | None, BeforeValidator(_number_normaliser)]
-Count = Annotated[int | None, BeforeValidator(_number_normaliser)]
+Number = Annotated[float | None, BeforeValidator(normalise_number)]
+Count = Annotated[int | None, BeforeValidator(normalise_number)]
 
 BuildingClassCode = Literal[
     20, 30, 40, 45, 50, 60, 70, 75, 80, 85, 90, 120, 150, 160, 180, 190
@@ -139,9 +145,9 @@ class HouseFeatures(BaseModel):
         frozen=True,
     )
 
-    MSSubClass: Annotated[BuildingClassCode | None, BeforeValidator(_building_class)] = (
-        Field(None, description="Building class code (20 = 1-story 1946+, ...)")
-    )
+    MSSubClass: Annotated[
+        BuildingClassCode | None, BeforeValidator(normalise_building_class)
+    ] = Field(None, description="Building class code (20 = 1-story 1946+, ...)")
     MSZoning: Annotated[ZoningLabel | None, lenient(ZoningLabel)] = Field(
         None, description="General zoning classification"
     )

@@ -12,6 +12,7 @@ import pytest
 from regression_model.config.core import AppConfig
 from regression_model.processing.schema import EXAMPLE_HOUSE, MAX_LABEL_LENGTH
 from regression_model.processing.validation import (
+    COLUMN_WISE_ROWS,
     REQUIRED_MESSAGE,
     ROW_LEVEL,
     RowError,
@@ -225,3 +226,161 @@ def test_rows_from_input_accepts_any_iterable_of_rows() -> None:
 def test_rows_from_input_rejects_a_single_mapping_or_text(data: Any) -> None:
     with pytest.raises(TypeError, match=type(data).__name__):
         rows_from_input(data)
+
+
+# --- the plain path gives exactly what the schema gives ----------------------
+
+TRICKY_LABELS: list[Any] = [
+    " gd ", "gD", "NA", "na ", "", "  ", "Nowhere", "x" * 40, 3, 2.5, True,
+    float("inf"), np.str_("Gd"), pd.NA, [1], {"a": 1}, b"Gd",
+]  # fmt: skip
+TRICKY_NUMBERS: list[Any] = [
+    0, 0.0, -0.0, -1, -1e-9, 7.5, 7.0, 60.0, 1e308, float("inf"), float("-inf"),
+    10**400, -(10**400), 2**53 + 1, True, False, "12", " 12 ", "abc", "NA", "",
+    "1" * 40, np.int64(5), np.float64(5.5), np.float32(3.0), pd.NA, [1], None,
+    100_000, 100_000.5, 1800, 2100, 2101, 1799.0, 20, 21, 50, 10, 11, 1,
+]  # fmt: skip
+TRICKY_CODES: list[Any] = [60.0, "60", " 60 ", 25, 60.5, True, np.int64(60), "abc", 0]
+
+
+def _plain_value(rng: np.random.Generator, field: Any) -> Any:
+    """A value the plain path accepts as it is (or as missing)."""
+    roll = rng.random()
+    if roll < 0.08:
+        return None if roll < 0.04 else float("nan")
+    if field.kind in {"label", "code"}:
+        return sorted(field.vocabulary, key=str)[rng.integers(len(field.vocabulary))]
+    low = max(field.bounds.lower, 0)
+    value = float(rng.uniform(low, min(field.bounds.upper, low + 5_000)))
+    if field.kind == "count" or rng.random() < 0.5:
+        return min(max(round(value), int(field.bounds.lower) + 1), field.bounds.upper)
+    return value
+
+
+def _tricky_value(rng: np.random.Generator, field: Any, only_numbers: bool) -> Any:
+    pool = {"label": TRICKY_LABELS, "code": TRICKY_CODES + TRICKY_NUMBERS}.get(
+        field.kind, TRICKY_NUMBERS
+    )
+    if only_numbers:  # keeps a column on its NumPy path
+        pool = [value for value in pool if type(value) in {int, float}]
+    return pool[rng.integers(len(pool))]
+
+
+def _random_batch(rng: np.random.Generator, size: int) -> list[Any]:
+    """Rows that are mostly plain, with tricky values in a few columns."""
+    from regression_model.processing.validation import PLAIN_FIELDS
+
+    assert PLAIN_FIELDS is not None
+    tricky = {f.output for f in PLAIN_FIELDS if rng.random() < 0.25}
+    only_numbers = rng.random() < 0.5
+    rows: list[Any] = []
+    for _ in range(size):
+        row: dict[str, Any] = {"Id": 1, "Street": "Pave"}
+        for field in PLAIN_FIELDS:
+            roll = rng.random()
+            if roll < 0.05:
+                continue  # absent
+            if field.output in tricky and roll < 0.2:
+                row[field.key] = _tricky_value(rng, field, only_numbers)
+            else:
+                row[field.key] = _plain_value(rng, field)
+        if rng.random() < 0.03 and "1stFlrSF" in row:
+            row["FirstFlrSF"] = row.pop("1stFlrSF")
+        if rng.random() < 0.02:
+            row["SecondFlrSF"] = 500
+        rows.append(row)
+    if size > 2:
+        rows[rng.integers(size)] = ["not", "a", "row"]
+    return rows
+
+
+def _typed(value: Any) -> Any:
+    return (type(value), value)
+
+
+def _expected(rows: Sequence[Any], config: AppConfig) -> dict[str, Any]:
+    """Row by row through ``HouseFeatures`` alone: the reference."""
+    from regression_model.processing.validation import _validate_with_schema
+
+    features = config.model.features
+    records: list[Any] = []
+    imputed: list[list[str]] = []
+    errors: list[RowError] = []
+    for index, row in enumerate(rows):
+        values, row_errors = _validate_with_schema(
+            index, row, features, config.model.required_features
+        )
+        errors.extend(row_errors)
+        records.append(
+            None if values is None else dict(zip(features, values, strict=True))
+        )
+        imputed.append(
+            []
+            if values is None
+            else [n for n, v in zip(features, values, strict=True) if v is None]
+        )
+    return {"records": records, "imputed": imputed, "errors": errors}
+
+
+@pytest.mark.parametrize(
+    ("size", "batches"),
+    [(1, 150), (5, 60), (COLUMN_WISE_ROWS - 1, 12), (COLUMN_WISE_ROWS, 12), (400, 4)],
+)
+def test_plain_path_gives_exactly_what_the_schema_gives(
+    validate: Any, config: AppConfig, size: int, batches: int
+) -> None:
+    # Given batches of mostly plain rows with tricky values (both batch sizes:
+    # row by row below COLUMN_WISE_ROWS, column by column above)
+    rng = np.random.default_rng(size)
+    for _ in range(batches):
+        rows = _random_batch(rng, size)
+        # When validated in one batch
+        result = validate(rows)
+        # Then every record, value type, imputation and error equals the schema's
+        expected = _expected(rows, config)
+        assert [
+            None if r is None else {k: _typed(v) for k, v in r.items()}
+            for r in result.records
+        ] == [
+            None if r is None else {k: _typed(v) for k, v in r.items()}
+            for r in expected["records"]
+        ]
+        assert result.imputed == expected["imputed"]
+        assert result.errors == expected["errors"]
+        assert result.valid_indices == [
+            i for i, r in enumerate(expected["records"]) if r is not None
+        ]
+
+
+def test_every_field_of_the_schema_has_a_plain_check() -> None:
+    # Otherwise every row silently takes the slow path.
+    from regression_model.processing.schema import HouseFeatures
+    from regression_model.processing.validation import PLAIN_FIELDS
+
+    assert PLAIN_FIELDS is not None
+    assert len(PLAIN_FIELDS) == len(HouseFeatures.model_fields)
+
+
+def test_a_schema_with_rules_the_plain_check_does_not_know_gets_none() -> None:
+    from pydantic import BaseModel, field_validator
+
+    from regression_model.processing.schema import Count
+    from regression_model.processing.validation import plain_fields
+
+    class WithValidator(BaseModel):
+        rooms: Count = None
+
+        @field_validator("rooms")
+        @classmethod
+        def _even(cls, value: int | None) -> int | None:
+            return value
+
+    class Forbidding(BaseModel, extra="forbid"):
+        rooms: Count = None
+
+    class Unbounded(BaseModel):
+        rooms: Count = None
+
+    assert plain_fields(WithValidator) is None
+    assert plain_fields(Forbidding) is None
+    assert plain_fields(Unbounded) is None

@@ -2,6 +2,9 @@
 
 Both live on ``app.state`` (set by ``create_app`` and the lifespan handler),
 so tests swap them with ``app.dependency_overrides`` or a custom ``Settings``.
+They are ``async`` although they never await: FastAPI runs a plain ``def``
+dependency in its thread pool, a thread hop per dependency per request that
+cost more than reading an attribute.
 """
 
 from __future__ import annotations
@@ -14,19 +17,19 @@ from app.config import Settings
 from app.model import ServedModel
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings this app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_served_model(request: Request) -> ServedModel | None:
+async def get_served_model(request: Request) -> ServedModel | None:
     """The model as loaded at start-up, or ``None`` before the lifespan ran."""
     served: ServedModel | None = getattr(request.app.state, "served_model", None)
     return served
 
 
-def get_ready_model(
+async def get_ready_model(
     served: Annotated[ServedModel | None, Depends(get_served_model)],
 ) -> ServedModel:
     """The model, if it loaded and passed its self-test; otherwise 503."""

@@ -1,0 +1,107 @@
+"""POST /api/v1/predict's fast path: the same bytes, scored inline only when tiny."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from app.api import predict as predict_module
+from app.api.predict import INLINE_ROWS, scores_inline
+from app.schemas import PredictionResponse
+from fastapi.testclient import TestClient
+
+from regression_model.predict import load_scorer, make_prediction, model_version
+
+PREDICT = "/api/v1/predict"
+
+
+def test_the_body_is_what_the_response_model_would_serialise(
+    client: TestClient, example_row: dict[str, Any]
+) -> None:
+    # Given a batch with a priced row, an imputed row and two bad rows
+    rows: list[Any] = [
+        example_row,
+        {**example_row, "LotFrontage": None, "GarageFinish": "NA"},
+        {**example_row, "Neighborhood": "Atlantis", "OverallQual": 11},
+        "not a row",
+    ]
+    # When it is priced over HTTP
+    response = client.post(PREDICT, json={"inputs": rows})
+    # Then the bytes are exactly those FastAPI's response_model path gives
+    result = make_prediction(
+        input_data=rows, scorer=load_scorer("onnx"), version=model_version()
+    )
+    expected = PredictionResponse.model_validate(result).model_dump_json().encode()
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == expected
+
+
+def test_no_row_priced_is_422_with_the_same_shape(
+    client: TestClient, example_row: dict[str, Any]
+) -> None:
+    response = client.post(PREDICT, json={"inputs": [{**example_row, "GrLivArea": 0}]})
+
+    assert response.status_code == 422
+    body = PredictionResponse.model_validate_json(response.content)
+    assert body.predictions == [None]
+    assert [error.field for error in body.errors] == ["GrLivArea"]
+
+
+def test_the_openapi_document_still_describes_the_response(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    ok = spec["paths"][PREDICT]["post"]["responses"]["200"]
+    schema = ok["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/PredictionResponse"}
+
+
+class _OtherScorer:
+    def __init__(self) -> None:
+        self.features = ["GrLivArea"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "onnx", "inline"),
+    [
+        (1, True, True),
+        (INLINE_ROWS, True, True),
+        (INLINE_ROWS + 1, True, False),
+        (1, False, False),
+    ],
+)
+def test_only_tiny_onnx_batches_are_scored_on_the_event_loop(
+    rows: int, onnx: bool, inline: bool
+) -> None:
+    scorer = load_scorer("onnx") if onnx else _OtherScorer()
+    assert scores_inline(scorer, rows) is inline  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("size", "off_loop"), [(1, False), (INLINE_ROWS + 1, True)])
+def test_larger_batches_are_priced_in_the_thread_pool(
+    client: TestClient,
+    example_row: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    size: int,
+    off_loop: bool,
+) -> None:
+    # Given make_prediction instrumented to note the thread it runs in
+    loop_thread: list[int] = []
+    seen: list[int] = []
+    original: Callable[..., Any] = predict_module.make_prediction
+
+    def recording(**kwargs: Any) -> Any:
+        seen.append(threading.get_ident())
+        return original(**kwargs)
+
+    async def note_loop_thread() -> None:
+        loop_thread.append(threading.get_ident())
+
+    monkeypatch.setattr(predict_module, "make_prediction", recording)
+    client.portal.call(note_loop_thread)  # type: ignore[union-attr]
+    # When a batch of that size is priced
+    response = client.post(PREDICT, json={"inputs": [example_row] * size})
+    # Then it ran on the event loop's thread only if it was tiny
+    assert response.status_code == 200
+    assert (seen != loop_thread) is off_loop
