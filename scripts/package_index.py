@@ -13,12 +13,21 @@ serves locally is always the checkout's model.
 The local index is pypiserver on 127.0.0.1 serving ``.package-index/``,
 uploads open to localhost, and no fallback to PyPI: a name it lacks is an
 error, never a redirect to a public package of the same name.
+
+An index that is down, refuses the upload or drops it midway is a
+``PublishError`` naming the index (exit 1 on the command line, no
+traceback). pypiserver stores whatever part of an upload reached it before
+the connection dropped, so a failed upload is followed by a look at what the
+index kept: a partial copy is removed from the local index's folder, or
+named for deletion on another index; a publish that finds one refuses to
+count it as published. A successful upload is read back and compared.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +38,7 @@ import urllib.request
 import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urljoin, urlparse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -98,8 +108,10 @@ def start_local_index(
     deadline = time.monotonic() + wait_s
     while not index_is_up(index_url):
         if server.poll() is not None or time.monotonic() > deadline:
+            stop_local_index(folder)
             raise PublishError(
-                f"pypiserver did not start on port {port}; see {folder / LOG_FILE}"
+                f"pypiserver did not start on port {port} (is something else "
+                f"listening there?); see {folder / LOG_FILE}"
             )
         time.sleep(0.2)
     return index_url
@@ -186,7 +198,16 @@ def published_url(index_url: str, filename: str) -> str | None:
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return None
-        raise
+        raise PublishError(
+            f"package index {index_url} answered {error.code} {error.reason} for "
+            f"{page_url}; nothing was uploaded"
+        ) from error
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise PublishError(
+            f"package index {index_url} cannot be reached ({reason}); "
+            "nothing was uploaded"
+        ) from error
     parser = _LinkParser()
     parser.feed(page)
     for link in parser.links:
@@ -197,47 +218,143 @@ def published_url(index_url: str, filename: str) -> str | None:
 
 
 def twine_upload(wheel: Path, upload_url: str) -> None:
-    """Upload with twine; on this machine's index, with placeholder credentials."""
+    """Upload with twine; on this machine's index, with placeholder credentials.
+
+    twine's own output is passed on; if it fails, ``PublishError`` says where
+    to and why, in twine's last words (twine prints a traceback when the index
+    cannot be reached).
+    """
     env = dict(os.environ)
     if is_loopback(upload_url):  # the local pypiserver checks none, twine wants some
         env.setdefault("TWINE_USERNAME", "local")
         env.setdefault("TWINE_PASSWORD", "local")
-    twine = [sys.executable, "-m", "twine"]
-    subprocess.run([*twine, "check", str(wheel)], check=True, env=env)
-    subprocess.run(
+    twine = [sys.executable, "-m", "twine", "--no-color"]
+    _run_twine([*twine, "check", str(wheel)], env, f"twine check {wheel.name}")
+    _run_twine(
         [*twine, "upload", "--non-interactive", "--disable-progress-bar",
          "--repository-url", upload_url, str(wheel)],
-        check=True,
-        env=env,
+        env,
+        f"uploading {wheel.name} to {upload_url}",
     )  # fmt: skip
 
 
+def _run_twine(command: list[str], env: dict[str, str], doing: str) -> None:
+    completed = subprocess.run(
+        command, env=env, capture_output=True, text=True, check=False
+    )
+    sys.stdout.write(completed.stdout)
+    if completed.returncode != 0:
+        lines = [
+            " ".join(line.split())
+            for line in (completed.stdout + completed.stderr).splitlines()
+        ]
+        errors = [line for line in lines if re.search(r"^ERROR\b|Error: ", line)]
+        last_words = (errors or [line for line in lines if line] or ["no output"])[-1]
+        raise PublishError(
+            f"{doing} failed (twine exit {completed.returncode}): {last_words}"
+        )
+
+
+PublishedCopy = Literal["absent", "identical", "different", "damaged"]
+
+
+def published_copy(index_url: str, wheel: Path) -> tuple[str | None, PublishedCopy]:
+    """Where the index lists ``wheel``'s file, and how its copy compares with it.
+
+    ``damaged`` is a file that is not a readable wheel: pypiserver stores what
+    it received of an upload whose connection dropped midway.
+    """
+    url = published_url(index_url, wheel.name)
+    if url is None:
+        return None, "absent"
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / wheel.name
+        try:
+            urllib.request.urlretrieve(url, copy)
+        except (urllib.error.URLError, OSError) as error:
+            raise PublishError(
+                f"package index {index_url} lists {wheel.name} but the download "
+                f"from {url} failed ({error})"
+            ) from error
+        try:
+            same = wheel_content(copy) == wheel_content(wheel)
+        except (zipfile.BadZipFile, StopIteration, UnicodeDecodeError):
+            return url, "damaged"
+    return url, "identical" if same else "different"
+
+
 def publish(
-    wheel: Path, index_url: str, upload_url: str, replace_in: Path | None = None
+    wheel: Path,
+    index_url: str,
+    upload_url: str,
+    replace_in: Path | None = None,
+    index_dir: Path | None = None,
 ) -> str:
     """Make ``index_url`` hold exactly ``wheel``; return what was done.
 
     See the module docstring for why a different wheel under a published
-    version is an error unless ``replace_in`` (the local index's folder) is given.
+    version is an error unless ``replace_in`` (the local index's folder) is
+    given. ``index_dir`` (implied by ``replace_in``) is the folder this
+    machine's index serves: a damaged copy, left by an upload that failed
+    midway, is removed from it; on any other index it must be deleted by hand.
+    What the index holds after the upload is read back and compared.
     """
-    existing = published_url(index_url, wheel.name)
-    if existing is not None:
-        with tempfile.TemporaryDirectory() as scratch:
-            published = Path(scratch) / wheel.name
-            urllib.request.urlretrieve(existing, published)
-            same = wheel_content(published) == wheel_content(wheel)
-        if same:
-            return f"{wheel.name} is already published, identical to this build"
-        if replace_in is None:
-            raise PublishError(
-                f"{index_url} already holds a different {wheel.name}: published "
-                "versions are immutable; bump regression_model/VERSION (and the pin "
-                "in house_prices_api/requirements-model.txt)"
-            )
+    local_dir = replace_in or index_dir
+    existing, state = published_copy(index_url, wheel)
+    if state == "identical":
+        return f"{wheel.name} is already published, identical to this build"
+    if state == "different" and replace_in is None:
+        raise PublishError(
+            f"{index_url} already holds a different {wheel.name}: published "
+            "versions are immutable; bump regression_model/VERSION (and the pin "
+            "in house_prices_api/requirements-model.txt)"
+        )
+    if state == "damaged" and not _remove_local_copy(wheel, local_dir):
+        raise PublishError(
+            f"{index_url} holds a damaged {wheel.name} at {existing} (not a readable "
+            "wheel: the rest of a failed upload); delete it there, then publish again"
+        )
+    if state == "different" and replace_in is not None:
         (replace_in / wheel.name).unlink()
-    twine_upload(wheel, upload_url)
-    replaced = " (replacing an older local build)" if existing else ""
+    try:
+        twine_upload(wheel, upload_url)
+    except PublishError as error:
+        left = _after_failed_upload(wheel, index_url, local_dir)
+        raise PublishError(f"{error}; {left}") from error
+    url, after = published_copy(index_url, wheel)
+    if after != "identical":
+        raise PublishError(
+            f"uploaded {wheel.name} to {upload_url}, but {index_url} then lists "
+            f"{'no' if url is None else 'a ' + after} copy of it"
+        )
+    replaced = {
+        "different": " (replacing an older local build)",
+        "damaged": " (replacing a damaged copy)",
+    }.get(state, "")
     return f"published {wheel.name} to {index_url}{replaced}"
+
+
+def _remove_local_copy(wheel: Path, local_dir: Path | None) -> bool:
+    """Delete ``wheel``'s file from this machine's index folder; False if not there."""
+    if local_dir is None or not (local_dir / wheel.name).is_file():
+        return False
+    (local_dir / wheel.name).unlink()
+    return True
+
+
+def _after_failed_upload(wheel: Path, index_url: str, local_dir: Path | None) -> str:
+    """What a failed upload left on the index, cleaned up where this machine can."""
+    try:
+        url, state = published_copy(index_url, wheel)
+    except PublishError as error:
+        return f"could not check whether the index kept part of it ({error})"
+    if state == "absent":
+        return "the index holds no copy of it"
+    if state == "damaged" and _remove_local_copy(wheel, local_dir):
+        return f"the partial copy the index kept was removed from {local_dir}"
+    return (
+        f"the index kept a {state} copy at {url}: delete it there before publishing again"
+    )
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -270,27 +387,33 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``start`` / ``stop`` the local index, or ``publish`` the wheel."""
     args = _parse_args(argv)
+    try:
+        print(_run_command(args))
+    except PublishError as error:
+        print(f"{args.command} FAILED: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_command(args: argparse.Namespace) -> str:
     if args.command == "start":
-        print(f"local index: {start_local_index(args.dir, args.port)}")
-        return 0
+        return f"local index: {start_local_index(args.dir, args.port)}"
     if args.command == "stop":
-        print("stopped" if stop_local_index(args.dir) else "no local index was running")
-        return 0
+        return "stopped" if stop_local_index(args.dir) else "no local index was running"
+    return _publish_command(args)
+
+
+def _publish_command(args: argparse.Namespace) -> str:
+    """Start the local index if it is the target and down, build, publish."""
     index_url: str = args.index_url
     if is_loopback(index_url) and not index_is_up(index_url):
         port = urlparse(index_url).port or DEFAULT_INDEX_PORT
         start_local_index(args.dir, port)
     with tempfile.TemporaryDirectory() as outdir:
         wheel = build_wheel(Path(outdir))
-        try:
-            outcome = publish(
-                wheel, index_url, args.upload_url or upload_url_for(index_url)
-            )
-        except PublishError as error:
-            print(f"publish FAILED: {error}", file=sys.stderr)
-            return 1
-    print(outcome)
-    return 0
+        upload_url = args.upload_url or upload_url_for(index_url)
+        index_dir = args.dir if is_loopback(index_url) else None
+        return publish(wheel, index_url, upload_url, index_dir=index_dir)
 
 
 if __name__ == "__main__":

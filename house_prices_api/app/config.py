@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from regression_model.predict import ScorerBackend
@@ -35,11 +35,23 @@ class Settings(BaseSettings):
         description="Origins allowed to call the API from a browser, comma-separated; "
         "empty (the default) allows none.",
     )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys accepted in the X-API-Key header of /api/v1/predict, "
+        "comma-separated; empty (the default) leaves the API open. Never logged.",
+    )
     log_level: LogLevel = "INFO"
     log_format: Literal["text", "json"] = "text"
     max_rows: int = Field(10_000, ge=1, description="Most rows one request may carry.")
     max_body_bytes: int = Field(
         DEFAULT_MAX_BODY_BYTES, ge=1, description="Largest request body, in bytes."
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Most seconds a client may take to send a request body (408 "
+        "after), so a slow or stalled upload cannot hold a connection forever.",
     )
     scorer_backend: ScorerBackend = Field(
         "onnx",
@@ -47,11 +59,11 @@ class Settings(BaseSettings):
         "'pipeline' (the fitted scikit-learn pipeline, the reference).",
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod
-    def _split_origins(cls, value: Any) -> Any:
+    def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("log_level", mode="before")

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
 
 from app import __version__
 from app.api import health, home, predict
+from app.api.auth import API_KEY_HEADER, UNAUTHORIZED_RESPONSE, require_api_key
 from app.config import Settings
 from app.errors import install_error_handlers
 from app.logs import configure_logging
@@ -27,6 +28,7 @@ from app.middleware import (
     UnexpectedErrorMiddleware,
 )
 from app.model import load_model
+from app.schemas import BODY_TIMEOUT_RESPONSE
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """\
@@ -43,7 +45,12 @@ in `imputed`.
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load and self-test the model before serving; report, don't crash, if it fails."""
+    """Load and self-test the model before serving; if that fails, so does start-up.
+
+    ``load_model`` raises ``ModelLoadError`` naming the file and the failed
+    check; raised here, it makes uvicorn log it and exit non-zero before the
+    socket takes a request, so a wrong model is never served.
+    """
     settings: Settings = app.state.settings
     app.state.served_model = await run_in_threadpool(load_model, settings.scorer_backend)
     yield
@@ -63,18 +70,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(home.router)
     app.include_router(health.router, prefix=API_PREFIX)
-    app.include_router(predict.router, prefix=API_PREFIX)
+    # Keys guard predictions only; health, docs and the home page stay open.
+    app.include_router(
+        predict.router,
+        prefix=API_PREFIX,
+        dependencies=[Depends(require_api_key)] if settings.api_keys else None,
+        responses=BODY_TIMEOUT_RESPONSE
+        | (UNAUTHORIZED_RESPONSE if settings.api_keys else {}),
+    )
     install_error_handlers(app)
     # Added innermost first: a request meets RequestContext, CORS, the 500 guard,
     # then the size cap.
-    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limit=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+    )
     app.add_middleware(UnexpectedErrorMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", REQUEST_ID_HEADER],
+            allow_headers=["Content-Type", REQUEST_ID_HEADER, API_KEY_HEADER],
             expose_headers=[REQUEST_ID_HEADER],
         )
     app.add_middleware(RequestContextMiddleware)

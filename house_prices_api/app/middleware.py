@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and access lines, a body-size cap, a last-resort 500.
+"""Pure ASGI middleware: request ids, access lines, body caps, a last-resort 500.
 
 Written against ASGI directly rather than ``BaseHTTPMiddleware`` so that
 bodies stream through untouched (the size cap counts them as they arrive)
@@ -7,6 +7,7 @@ and the request id's context variable is set in the task that runs the app.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -81,6 +82,22 @@ def body_limit_message(limit: int) -> str:
     return f"request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"
 
 
+class BodyTimeoutError(HTTPException):
+    """The body did not arrive within ``BODY_TIMEOUT_SECONDS``; raised while reading it.
+
+    The rest of the body may still be on its way, so the connection cannot
+    carry another request: the 408 closes it.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(
+            408,
+            detail=f"the request body did not arrive within the limit of {timeout:g} s "
+            "(BODY_TIMEOUT_SECONDS)",
+            headers={"Connection": "close"},
+        )
+
+
 def declared_length(headers: Headers) -> int | None:
     """The Content-Length as a number, or ``None`` when absent (chunked bodies)."""
     value = headers.get("content-length")
@@ -88,38 +105,61 @@ def declared_length(headers: Headers) -> int | None:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over ``limit`` bytes with 413, declared or streamed.
+    """Refuses bodies over ``limit`` bytes with 413, and bodies slower than ``timeout``.
 
     A declared Content-Length over the limit is refused before any byte is
     read; a chunked body (or one that lies about its length) is counted as it
-    arrives and refused as soon as the count passes the limit.
+    arrives and refused as soon as the count passes the limit. The whole body
+    must arrive within ``timeout`` seconds of the request's start, however it
+    is dribbled (uvicorn itself has no such limit), or the reader gets 408.
+    A request framed two ways (Content-Length and Transfer-Encoding) is how
+    requests are smuggled past proxies: it gets 400 and its connection closed,
+    as RFC 9112 (section 6.3) asks and h11 does not do by itself.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = declared_length(Headers(scope=scope))
+        headers = Headers(scope=scope)
+        if "content-length" in headers and "transfer-encoding" in headers:
+            response = error_response(
+                400, "a request cannot carry both Content-Length and Transfer-Encoding"
+            )
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        declared = declared_length(headers)
         if declared is not None and declared > self.limit:
             response = error_response(413, body_limit_message(self.limit))
             await response(scope, receive, send)
             return
+        deadline = asyncio.get_running_loop().time() + self.timeout
         received = 0
+        body_complete = False
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+        async def guarded_receive() -> Message:
+            nonlocal received, body_complete
+            if body_complete:  # later reads wait for a disconnect: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeoutError(self.timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
                     raise BodyTooLargeError(self.limit)
+            body_complete = not message.get("more_body", False)
             return message
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, guarded_receive, send)
 
 
 class UnexpectedErrorMiddleware:

@@ -1,10 +1,12 @@
 """The served model: loaded once at start-up, proven to work before traffic.
 
 Loading happens in the app's lifespan, not at import, so importing the app
-(tests, tooling) costs nothing and a broken artifact is reported by the
-health endpoint instead of crashing every import. The self-test scores the
-package's own example house: a model that loads but cannot predict is not
-ready, and the health endpoint says so.
+(tests, tooling) costs nothing. A model that cannot be trusted stops the
+service from starting: a missing, truncated or tampered artifact (the pickle,
+the ONNX graph or the metadata that records their SHA-256), or a model that
+loads but cannot price the package's own example house. Failing start-up is
+what an orchestrator sees and acts on (a crashed release, a rollback); a
+process that stays up answering 503 looks alive and hides the fault.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from loguru import logger
 
 import regression_model
+from app.config import Settings
+from app.logs import configure_logging
 from regression_model.predict import (
     ScorerBackend,
     default_artifact,
@@ -26,35 +30,37 @@ from regression_model.processing.artifacts import ArtifactIntegrityError
 from regression_model.processing.schema import EXAMPLE_HOUSE
 from regression_model.scoring import Scorer
 
+STARTUP_FAILURE = 3  # uvicorn's exit status for a failed start-up
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be served: its artifact failed verification or its self-test."""
+
 
 @dataclass(frozen=True)
 class ServedModel:
-    """What the service knows about its model after start-up.
+    """The model the service predicts with, and what health reports about it.
 
-    ``scorer`` is ``None`` when loading failed; ``problem`` then says why.
+    ``load_model`` only returns one that loaded from a verified artifact and
+    passed its self-test.
     """
 
     backend: ScorerBackend
     package_version: str
-    version: str | None = None
-    scorer: Scorer | None = None
-    self_test_passed: bool = False
-    problem: str | None = None
-
-    @property
-    def loaded(self) -> bool:
-        return self.scorer is not None
+    version: str
+    scorer: Scorer
+    self_test_passed: bool
 
     @property
     def ready(self) -> bool:
-        return self.loaded and self.self_test_passed
+        return self.self_test_passed
 
 
 def self_test(scorer: Scorer, version: str) -> str | None:
     """Score the example house; return what went wrong, or ``None`` if it worked.
 
     Any exception counts as a failed test: the point is to find a broken model
-    before a client does, and to report it rather than die with it.
+    before a client does.
     """
     try:
         result = make_prediction(
@@ -71,9 +77,11 @@ def self_test(scorer: Scorer, version: str) -> str | None:
 
 
 def load_model(backend: ScorerBackend) -> ServedModel:
-    """Verify the packaged artifact, load its scorer and self-test it; never raise.
+    """Verify the packaged artifact, load its scorer and self-test it.
 
-    Blocking (unpickling, first prediction): call it off the event loop.
+    Raises ``ModelLoadError`` naming the file and the failed check, so that
+    start-up fails. Blocking (hashing, unpickling, first prediction): call it
+    off the event loop.
     """
     package_version = regression_model.__version__
     logger.info(
@@ -85,11 +93,13 @@ def load_model(backend: ScorerBackend) -> ServedModel:
         paths, _ = default_artifact()
         scorer = load_scorer(backend)
         version = model_version()
-    except (ArtifactIntegrityError, ValueError, ImportError, OSError) as error:
-        logger.error("model not loaded ({} backend): {}", backend, error)
-        return ServedModel(
-            backend=backend, package_version=package_version, problem=str(error)
-        )
+    except ArtifactIntegrityError as error:
+        raise _refuse(
+            f"the {backend} model does not match the sha256 recorded at training "
+            f"or cannot be checked against it: {error}"
+        ) from error
+    except (ValueError, ImportError, OSError) as error:
+        raise _refuse(f"the {backend} model could not be loaded: {error}") from error
     logger.info(
         "model v{} loaded with the {} scorer from {}",
         version,
@@ -98,12 +108,38 @@ def load_model(backend: ScorerBackend) -> ServedModel:
     )
     problem = self_test(scorer, version)
     if problem:
-        logger.error(problem)
+        raise _refuse(f"model v{version} ({backend} scorer): {problem}")
     return ServedModel(
         backend=backend,
         package_version=package_version,
         version=version,
         scorer=scorer,
-        self_test_passed=problem is None,
-        problem=problem,
+        self_test_passed=True,
     )
+
+
+def _refuse(reason: str) -> ModelLoadError:
+    """Log why the service will not start, and the error that stops it."""
+    message = f"refusing to start: {reason}"
+    logger.critical(message)
+    return ModelLoadError(message)
+
+
+def main() -> int:
+    """``python -m app.model``: load and self-test the model as a worker would.
+
+    Exits 3 (uvicorn's start-up failure code) when the model cannot be served.
+    ``bin/start`` runs it before starting several workers, because uvicorn's
+    supervisor exits 0 when a worker fails start-up.
+    """
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        load_model(settings.scorer_backend)
+    except ModelLoadError:
+        return STARTUP_FAILURE
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,7 +4,9 @@
 the OpenAPI page shows every field, its type, range and allowed labels) but
 validated only as a non-empty list: each row is checked by
 ``make_prediction``, so one bad row earns an error for that row instead of
-failing the whole request.
+failing the whole request. The documented row is the package's, with one
+addition: the features a price cannot do without are marked required, so a
+row the document calls valid is a row the service can price.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation
 from pydantic_core import PydanticCustomError
 
-from regression_model.processing.schema import EXAMPLE_HOUSE, HouseFeatures
+from regression_model.config.core import packaged_config
+from regression_model.processing import schema as package_schema
+from regression_model.processing.schema import EXAMPLE_HOUSE
 
 
 def _raw_rows(value: Any) -> Any:
@@ -23,6 +27,33 @@ def _raw_rows(value: Any) -> Any:
     if not value:
         raise PydanticCustomError("too_short", "inputs must hold at least one row")
     return value
+
+
+def _require_price_features(schema: dict[str, Any]) -> None:
+    """Mark the package's required features required and non-null in the row's schema.
+
+    Each keeps its ``anyOf`` (now without the ``null`` option), so readers of
+    the document find a field's labels in the same place for every field.
+    """
+    required = packaged_config().model.required_features
+    properties = schema["properties"]
+    for name in required:
+        field = properties[name]
+        field["anyOf"] = [
+            option for option in field["anyOf"] if option.get("type") != "null"
+        ]
+        field.pop("default", None)
+    schema["required"] = list(required)
+
+
+class HouseFeatures(package_schema.HouseFeatures):
+    """One house, in Kaggle's column names; unknown fields are ignored.
+
+    Every field may be missing (null) except the required ones, without which
+    a price is a guess: a row without them gets an error of its own.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_require_price_features)
 
 
 # The static type documents the rows; the value is the raw list (see module doc).
@@ -37,9 +68,13 @@ class PredictionRequest(BaseModel):
     )
 
     inputs: RawRows = Field(
-        description="One object per house. Every field may be missing (null); "
-        "unknown fields are ignored, so a row of Kaggle's CSV can be sent as it is. "
-        "FirstFlrSF and SecondFlrSF are accepted for 1stFlrSF and 2ndFlrSF."
+        description="One object per house, at least one and at most MAX_ROWS "
+        "(10,000 unless the operator changed it). Fields other than the required "
+        "ones may be missing (null); unknown fields are ignored, so a row of Kaggle's "
+        "CSV can be sent as it is. FirstFlrSF and SecondFlrSF are accepted for "
+        "1stFlrSF and 2ndFlrSF.",
+        # Documents the check in _raw_rows, which gives the clearer message.
+        json_schema_extra={"minItems": 1},
     )
 
 
@@ -85,6 +120,15 @@ class ErrorResponse(BaseModel):
 
     detail: str
     request_id: str
+
+
+BODY_TIMEOUT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    408: {
+        "model": ErrorResponse,
+        "description": "The body did not arrive within BODY_TIMEOUT_SECONDS "
+        "(the connection is closed)",
+    }
+}
 
 
 class ValidationIssue(BaseModel):

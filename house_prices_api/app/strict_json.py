@@ -1,11 +1,14 @@
-"""Strict JSON bodies: a JSON content type, RFC 8259 only, bounded nesting.
+"""Strict JSON bodies: a JSON content type, uncompressed, RFC 8259 only, bounded nesting.
 
 Python's ``json`` module accepts ``NaN`` and ``Infinity`` (which no other
 JSON parser does, and which would slip a non-number past the schema as
-"missing") and raises ``RecursionError`` or a digit-limit ``ValueError`` on
+"missing"), lets the last of two equal keys win silently (parsers disagree
+on which wins, so a proxy, a client library and this service could each read
+a different value), and raises ``RecursionError`` or a digit-limit ``ValueError`` on
 hostile input. This route parses bodies so that each of these becomes a
-client error with a reason, and refuses non-JSON content types with 415
-instead of trying to validate raw bytes.
+client error with a reason, and refuses non-JSON content types and
+compressed bodies with 415 instead of trying to validate raw bytes; a body
+is never decompressed, so a compression bomb costs nothing.
 """
 
 from __future__ import annotations
@@ -23,21 +26,45 @@ class _NonStandardConstantError(ValueError):
     """``NaN``, ``Infinity`` or ``-Infinity``: Python's extensions to JSON."""
 
 
+class _DuplicateKeyError(ValueError):
+    """An object names one key twice: which value the client meant is ambiguous."""
+
+
+# Keys in error messages are cut short: a client may send a megabyte-long one.
+_KEY_SHOWN = 40
+
+
 def _reject_constant(name: str) -> NoReturn:
     raise _NonStandardConstantError(
         f"{name} is not valid JSON; send null for a missing value"
     )
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = key if len(key) <= _KEY_SHOWN else f"{key[:_KEY_SHOWN]}..."
+                raise _DuplicateKeyError(
+                    f"the key {shown!r} appears twice in one object; send it once"
+                )
+            seen.add(key)
+    return obj
+
+
 def parse_strict_json(body: bytes) -> Any:
     """Parse a body as standard JSON; raise ``JSONDecodeError`` saying what is wrong."""
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return json.loads(
+            body, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+        )
     except json.JSONDecodeError:
         raise
     except RecursionError as error:
         raise json.JSONDecodeError("nesting is too deep", "", 0) from error
-    except _NonStandardConstantError as error:
+    except (_NonStandardConstantError, _DuplicateKeyError) as error:
         raise json.JSONDecodeError(str(error), "", 0) from error
     except UnicodeDecodeError as error:
         raise json.JSONDecodeError("the body is not UTF-8 text", "", 0) from error
@@ -66,20 +93,35 @@ class StrictJSONRequest(Request):
         return self._json
 
 
+def is_uncompressed(value: str | None) -> bool:
+    """True when ``Content-Encoding`` is absent or ``identity``."""
+    return value is None or value.strip().lower() in {"", "identity"}
+
+
+def _check_body_headers(request: Request) -> None:
+    """415 for a body that is not JSON or is compressed, before a byte of it is read."""
+    if not is_uncompressed(request.headers.get("content-encoding")):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail="compressed bodies are not accepted; send the JSON uncompressed",
+            headers={"Accept-Encoding": "identity"},
+        )
+    if not is_json_content_type(request.headers.get("content-type")):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail="send the body as JSON with Content-Type: application/json",
+        )
+
+
 class StrictJSONRoute(APIRoute):
-    """A route that accepts only JSON bodies, parsed strictly."""
+    """A route that accepts only uncompressed JSON bodies, parsed strictly."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
-            if request.method in {"POST", "PUT", "PATCH"} and not is_json_content_type(
-                request.headers.get("content-type")
-            ):
-                raise HTTPException(
-                    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                    detail="send the body as JSON with Content-Type: application/json",
-                )
+            if request.method in {"POST", "PUT", "PATCH"}:
+                _check_body_headers(request)
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict_handler

@@ -9,12 +9,21 @@ from pydantic import ValidationError
 
 def test_defaults_are_closed_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given no service variables in the environment
-    for name in ("CORS_ORIGINS", "MAX_ROWS", "MAX_BODY_BYTES", "SCORER_BACKEND"):
+    for name in (
+        "CORS_ORIGINS",
+        "API_KEYS",
+        "MAX_ROWS",
+        "MAX_BODY_BYTES",
+        "BODY_TIMEOUT_SECONDS",
+        "SCORER_BACKEND",
+    ):
         monkeypatch.delenv(name, raising=False)
     # When settings are read
     settings = Settings()
     # Then CORS is closed and the limits are the documented ones
     assert settings.cors_origins == []
+    assert settings.api_keys == []
+    assert settings.body_timeout_seconds == 30
     assert settings.max_rows == 10_000
     assert settings.max_body_bytes == DEFAULT_MAX_BODY_BYTES == 20 * 1024 * 1024
     assert settings.scorer_backend == "onnx"
@@ -43,6 +52,8 @@ def test_environment_variables_override_defaults(monkeypatch: pytest.MonkeyPatch
         ("MAX_ROWS", "0"),
         ("MAX_ROWS", "many"),
         ("MAX_BODY_BYTES", "-1"),
+        ("BODY_TIMEOUT_SECONDS", "0"),
+        ("BODY_TIMEOUT_SECONDS", "inf"),
         ("LOG_FORMAT", "xml"),
         ("LOG_LEVEL", "loud"),
         ("SCORER_BACKEND", "torch"),

@@ -7,6 +7,9 @@ from collections.abc import Callable
 import app.model
 import pytest
 from app import __version__
+from app.config import Settings
+from app.main import create_app
+from app.model import ModelLoadError
 from fastapi.testclient import TestClient
 
 import regression_model
@@ -31,35 +34,43 @@ def test_health_reports_versions_and_readiness(client: TestClient) -> None:
     }
 
 
-def test_a_model_that_fails_to_load_is_reported_not_fatal(
+def test_a_model_that_fails_verification_stops_start_up(
     make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an artifact that fails its integrity check
     def tampered() -> None:
-        raise ArtifactIntegrityError("artifact has the wrong sha256")
+        raise ArtifactIntegrityError("regression_model_v0.pkl has the wrong sha256")
 
     monkeypatch.setattr(app.model, "default_artifact", tampered)
-    # When the app starts
-    client = make_client()
-    # Then it is up, says it cannot predict, and refuses predictions with 503
-    health = client.get("/api/v1/health")
-    assert health.status_code == 503
-    assert health.json()["model_loaded"] is False
-    assert health.json()["status"] == "unavailable"
-    prediction = client.post("/api/v1/predict", json={"inputs": [EXAMPLE_HOUSE]})
-    assert prediction.status_code == 503
-    assert "not loaded" in prediction.json()["detail"]
+    # When the app starts, then start-up fails, naming the file and the check
+    with pytest.raises(ModelLoadError, match=r"regression_model_v0\.pkl.*sha256"):
+        make_client()
 
 
-def test_a_model_that_fails_its_self_test_is_not_ready(
+def test_a_model_that_fails_its_self_test_stops_start_up(
     make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(app.model, "self_test", lambda scorer, version: "broken")
 
-    client = make_client()
+    with pytest.raises(ModelLoadError, match="broken"):
+        make_client()
 
-    body = client.get("/api/v1/health").json()
-    assert (body["model_loaded"], body["self_test_passed"]) == (True, False)
+
+def test_health_is_unavailable_until_the_model_is_loaded() -> None:
+    # Given an app whose lifespan has not run (no model loaded yet)
+    client = TestClient(create_app(Settings()))
+    # When health and a prediction are asked for
+    health = client.get("/api/v1/health")
+    prediction = client.post("/api/v1/predict", json={"inputs": [EXAMPLE_HOUSE]})
+    # Then both say the model is not ready
+    assert health.status_code == 503
+    assert health.json()["status"] == "unavailable"
+    assert (health.json()["model_loaded"], health.json()["self_test_passed"]) == (
+        False,
+        False,
+    )
+    assert prediction.status_code == 503
+    assert "not loaded" in prediction.json()["detail"]
 
 
 def test_home_page_links_to_the_docs(client: TestClient) -> None:

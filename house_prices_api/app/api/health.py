@@ -31,6 +31,6 @@ def health(
         model_version=served.version if served else None,
         model_package_version=regression_model.__version__,
         scorer_backend=settings.scorer_backend,
-        model_loaded=served is not None and served.loaded,
+        model_loaded=served is not None,
         self_test_passed=served is not None and served.self_test_passed,
     )
