@@ -66,6 +66,9 @@ MISSING_TEXT = ""
 OPSET = 17
 ML_OPSET = 4
 IR_VERSION = 9
+# Rows of the logged block are padded to a multiple of this (see ``_log_nodes``):
+# the widest SIMD packet, AVX-512, holds 8 doubles.
+LOG_PACKET_ROWS = 8
 
 # The step types the exporter understands, in order; consecutive steps of one
 # type (two imputers, four mappers) count once. Anything else is refused, so
@@ -368,6 +371,41 @@ def _stack(columns: list[str], output: str) -> list[onnx.NodeProto]:
     ]
 
 
+def _log_nodes(rows: int) -> list[onnx.NodeProto]:
+    """``logged = log(to_log)``, computed the same way for every row of every batch.
+
+    onnxruntime takes the logarithm of doubles with SIMD packets and leaves
+    the elements past the last full packet to the C library's ``log``; the
+    two can differ in the last bit, so a house's price would depend on where
+    it sits in its batch. Padded with ones to a multiple of ``LOG_PACKET_ROWS``
+    rows, the block holds a whole number of packets whatever the batch size
+    (its buffer is 64-byte aligned), so every element takes the packet path;
+    the padding is sliced off again.
+    """
+    padded = -(-rows // LOG_PACKET_ROWS) * LOG_PACKET_ROWS
+    if padded == rows:
+        return [helper.make_node("Log", ["to_log"], ["logged"])]
+    return [
+        helper.make_node("Pad", ["to_log", "log_pads", "one"], ["to_log_padded"]),
+        helper.make_node("Log", ["to_log_padded"], ["logged_padded"]),
+        helper.make_node(
+            "Slice", ["logged_padded", "zero", "log_rows", "zero"], ["logged"]
+        ),
+    ]
+
+
+def _log_constants(rows: int) -> list[TensorProto]:
+    padded = -(-rows // LOG_PACKET_ROWS) * LOG_PACKET_ROWS
+    if padded == rows:
+        return []
+    return [
+        _constant("log_pads", [0, 0, padded - rows, 0], np.int64),
+        _constant("one", 1.0),
+        _constant("zero", [0], np.int64),
+        _constant("log_rows", [rows], np.int64),
+    ]
+
+
 def _numeric_nodes(plan: ExportPlan) -> list[onnx.NodeProto]:
     """Impute, flag missing, then log / binarize / keep each group of rows."""
     node = helper.make_node
@@ -394,7 +432,7 @@ def _numeric_nodes(plan: ExportPlan) -> list[onnx.NodeProto]:
         nodes.append(node("Identity", ["imputed"], [groups[0][1]]))
     blocks = []
     if plan.logged:
-        nodes.append(node("Log", ["to_log"], ["logged"]))
+        nodes += _log_nodes(len(plan.logged))
         blocks.append("logged")
     if plan.binarized:
         nodes += [
@@ -421,6 +459,7 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
         _constant("binarize_threshold", plan.binarize_threshold.reshape(-1, 1)),
         _constant("weights", plan.weights),
         _constant("bias", plan.bias),
+        *_log_constants(len(plan.logged)),
     ]
     nodes = [
         *_numeric_nodes(plan),

@@ -7,8 +7,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
+
+from regression_model.config.core import AppConfig
 from regression_model.processing.artifacts import ArtifactPaths
+from regression_model.processing.validation import rows_from_input, validate_rows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,3 +82,14 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+def held_out_records(
+    holdout_frame: pd.DataFrame, config: AppConfig
+) -> list[dict[str, Any]]:
+    """The held-out rows that pass validation, as the clean records scorers take."""
+    frame = holdout_frame.drop(columns=[config.model.target])
+    validated = validate_rows(
+        rows_from_input(frame), config.model.features, config.model.required_features
+    )
+    return [record for record in validated.records if record is not None]

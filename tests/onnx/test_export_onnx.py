@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -23,8 +22,8 @@ from regression_model.export_onnx import (
 )
 from regression_model.pipeline import build_pipeline
 from regression_model.processing.artifacts import ArtifactPaths
-from regression_model.processing.validation import rows_from_input, validate_rows
 from regression_model.scoring import OnnxScorer, PipelineScorer
+from tests.support import held_out_records
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +33,6 @@ def packaged_graph(packaged_paths: ArtifactPaths) -> onnx.ModelProto:
 
 def label_columns(config: AppConfig) -> list[str]:
     return config.model.categorical_vars + list(config.model.mapped_vars)
-
-
-def held_out_records(
-    holdout_frame: pd.DataFrame, config: AppConfig
-) -> list[dict[str, Any]]:
-    frame = holdout_frame.drop(columns=[config.model.target])
-    validated = validate_rows(
-        rows_from_input(frame), config.model.features, config.model.required_features
-    )
-    return [record for record in validated.records if record is not None]
 
 
 def test_graph_is_valid_onnx_that_older_runtimes_read(
