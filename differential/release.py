@@ -1,22 +1,29 @@
 """Capture a released version's predictions from its wheel on the package index.
 
 ``tox -e capture_release`` publishes the current build (if the index does not
-hold this VERSION yet), installs ``ames-house-price-model==VERSION`` from the
-index into a fresh environment, and runs ``differential/capture.py`` there in
+hold this VERSION yet), reads the index's copy back (its content must be this
+build's), installs ``ames-house-price-model==VERSION`` by that copy's SHA-256
+into a fresh environment, and runs ``differential/capture.py`` there in
 isolated mode. The file it writes, ``differential/captured/v<VERSION>.json``,
-is committed with the release: later versions are judged against it.
+records the wheel's name and SHA-256 too and is committed with the release:
+later versions are judged against it, and the service's pin
+(``house_prices_api/requirements-model.txt``, written with ``--pin-service``)
+must name the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import venv
 from pathlib import Path
 
+from regression_model.config.core import package_version
 from scripts.package_index import (
     DEFAULT_INDEX_DIR,
     REPO_ROOT,
@@ -25,16 +32,19 @@ from scripts.package_index import (
     is_loopback,
     local_index_url,
     publish,
+    published_sha256,
     start_local_index,
     upload_url_for,
 )
 
 DIFFERENTIAL_DIR = REPO_ROOT / "differential"
 INSTALL_MODEL_SCRIPT = REPO_ROOT / "house_prices_api" / "bin" / "install-model"
+SERVICE_PIN_FILE = REPO_ROOT / "house_prices_api" / "requirements-model.txt"
+PIN_LINE = re.compile(r"^ames-house-price-model==\S+ --hash=sha256:[0-9a-f]{64}$", re.M)
 RUNTIME_REQUIREMENTS = REPO_ROOT / "requirements" / "runtime.txt"
 
 
-def install_release(venv_dir: Path, index_url: str, version: str) -> Path:
+def install_release(venv_dir: Path, index_url: str, version: str, sha256: str) -> Path:
     """A fresh environment holding exactly the released wheel; return its python."""
     venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
     python = venv_dir / "bin" / "python"
@@ -50,6 +60,7 @@ def install_release(venv_dir: Path, index_url: str, version: str) -> Path:
             "PYTHON": str(python),
             "MODEL_INDEX_URL": index_url,
             "MODEL_VERSION": version,
+            "MODEL_SHA256": sha256,
         },
     )
     return python
@@ -72,33 +83,59 @@ def capture_release(python: Path, version: str, out_dir: Path) -> Path:
     return out
 
 
+def record_wheel(captured: Path, wheel_name: str, sha256: str) -> None:
+    """Add the released wheel's file name and SHA-256 to its capture."""
+    data = json.loads(captured.read_text())
+    data["wheel"] = {"file": wheel_name, "sha256": sha256}
+    captured.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def pin_service(version: str, sha256: str, pins: Path = SERVICE_PIN_FILE) -> None:
+    """Point the service's pin at this release: its exact version and SHA-256."""
+    text = pins.read_text()
+    line = f"ames-house-price-model=={version} --hash=sha256:{sha256}"
+    updated, count = PIN_LINE.subn(line, text)
+    if count != 1:
+        raise SystemExit(f"expected one pin line in {pins}, found {count}")
+    pins.write_text(updated)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Publish (if needed), install the release from the index, capture it."""
+    """Publish (if needed), install the release from the index by hash, capture it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--index-url", default=os.environ.get("MODEL_INDEX_URL") or local_index_url()
-    )
-    parser.add_argument(
-        "--version",
-        default=(REPO_ROOT / "regression_model" / "VERSION").read_text().strip(),
     )
     parser.add_argument("--out-dir", type=Path, default=DIFFERENTIAL_DIR / "captured")
     parser.add_argument(
         "--no-publish", action="store_true", help="the index already holds the release"
     )
+    parser.add_argument(
+        "--pin-service",
+        action="store_true",
+        help="also pin house_prices_api/requirements-model.txt to this release",
+    )
     args = parser.parse_args(argv)
+    version = package_version()
     if is_loopback(args.index_url) and not index_is_up(args.index_url):
         start_local_index(DEFAULT_INDEX_DIR)
-    if not args.no_publish:
-        with tempfile.TemporaryDirectory() as outdir:
-            wheel = build_wheel(Path(outdir))
+    with tempfile.TemporaryDirectory() as outdir:
+        wheel = build_wheel(Path(outdir))
+        if not args.no_publish:
             print(publish(wheel, args.index_url, upload_url_for(args.index_url)))
+        # The index's copy, read back and compared with this build, is the release.
+        sha256 = published_sha256(args.index_url, wheel)
+        wheel_name = wheel.name
     with tempfile.TemporaryDirectory() as scratch:
         python = install_release(
-            Path(scratch) / "release-env", args.index_url, args.version
+            Path(scratch) / "release-env", args.index_url, version, sha256
         )
-        out = capture_release(python, args.version, args.out_dir)
-    print(f"captured the released v{args.version} into {out}")
+        out = capture_release(python, version, args.out_dir)
+    record_wheel(out, wheel_name, sha256)
+    print(f"captured the released v{version} ({wheel_name}, sha256 {sha256}) into {out}")
+    if args.pin_service:
+        pin_service(version, sha256)
+        print(f"pinned the service to it in {SERVICE_PIN_FILE}")
     return 0
 
 

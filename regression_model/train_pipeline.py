@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -45,6 +44,7 @@ from regression_model.processing.artifacts import (
 from regression_model.processing.data_manager import load_dataset
 from regression_model.processing.snapshot import verify_snapshot
 from regression_model.processing.validation import rows_from_input
+from regression_model.provenance import source_commit
 from regression_model.scoring import OnnxScorer, PipelineScorer
 
 FINGERPRINT_KEY = "training_fingerprint"
@@ -76,28 +76,6 @@ def price_metrics(
         "mae": float(mean_absolute_error(actual, predicted)),
         "r2": float(r2_score(actual, predicted)),
     }
-
-
-def git_commit() -> str:
-    """The commit being trained from, ``+dirty`` if the tree has changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=PACKAGE_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "."],
-            cwd=PACKAGE_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit}+dirty" if dirty else commit
 
 
 def library_versions() -> dict[str, str]:
@@ -164,8 +142,10 @@ def run_training(
         "version": version,
         "distribution_name": config.app.distribution_name,
         "trained_with": {
-            "git_commit": git_commit(),
-            "python": platform.python_version(),
+            "source_commit": source_commit(),
+            # major.minor: a patch release of the interpreter changes no pickle,
+            # and recording it would make the wheel differ between machines.
+            "python": ".".join(platform.python_version_tuple()[:2]),
             "libraries": library_versions(),
         },
         "data": {

@@ -26,8 +26,10 @@ count it as published. A successful upload is read back and compared.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +43,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urljoin, urlparse
 
+from regression_model.provenance import WHEEL_SOURCES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "ames-house-price-model"
 DEFAULT_INDEX_DIR = REPO_ROOT / ".package-index"
@@ -48,6 +52,11 @@ DEFAULT_INDEX_PORT = 8080
 PID_FILE = "pypiserver.pid"
 LOG_FILE = "pypiserver.log"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# What of the wheel's sources (``WHEEL_SOURCES``, the list that also decides the
+# commit the model's metadata records) never goes in.
+IGNORED_IN_BUILDS = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.egg-info")
+# 1980-01-01T00:00:00Z, the earliest time a zip entry can hold.
+SOURCE_DATE_EPOCH = "315532800"
 
 
 class PublishError(RuntimeError):
@@ -151,23 +160,42 @@ def _has_exited(pid: int) -> bool:
 
 
 def build_wheel(outdir: Path) -> Path:
-    """Build the model wheel from the repository into ``outdir``; return its path."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--wheel",
-            "--outdir",
-            str(outdir),
-            str(REPO_ROOT),
-        ],
-        check=True,
-    )
+    """Build the model wheel from the repository into ``outdir``; return its path.
+
+    Reproducibly: the same sources and trained artifact give the same bytes,
+    so the SHA-256 the service pins names one wheel, and a rebuild can be
+    checked against it. The wheel is built from a scratch copy of what it is
+    made of (no stale ``build/`` folder can add old files), with every zip
+    timestamp fixed by ``SOURCE_DATE_EPOCH``; the build backend's versions
+    are pinned in pyproject.toml.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "source"
+        for name in WHEEL_SOURCES:
+            if (REPO_ROOT / name).is_dir():
+                shutil.copytree(REPO_ROOT / name, source / name, ignore=IGNORED_IN_BUILDS)
+            else:
+                (source / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO_ROOT / name, source / name)
+        subprocess.run(
+            [sys.executable, "-m", "build", "--wheel", "--outdir", str(outdir),
+             str(source)],
+            check=True,
+            env={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH},
+        )  # fmt: skip
     wheels = sorted(outdir.glob("*.whl"))
     if len(wheels) != 1:
         raise PublishError(f"expected one wheel in {outdir}, found {wheels}")
     return wheels[0]
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, hex: what pip's ``--hash=sha256:`` checks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def wheel_content(wheel: Path) -> frozenset[str]:
@@ -264,9 +292,32 @@ def published_copy(index_url: str, wheel: Path) -> tuple[str | None, PublishedCo
     ``damaged`` is a file that is not a readable wheel: pypiserver stores what
     it received of an upload whose connection dropped midway.
     """
+    url, state, _ = _fetch_published(index_url, wheel)
+    return url, state
+
+
+def published_sha256(index_url: str, wheel: Path) -> str:
+    """The SHA-256 of the index's copy of ``wheel``, once it is known to be this build.
+
+    What the service pins (``--hash=sha256:``): the bytes pip will download,
+    read back from the index, and only if their content is ``wheel``'s.
+    """
+    url, state, sha256 = _fetch_published(index_url, wheel)
+    if state != "identical" or sha256 is None:
+        raise PublishError(
+            f"{index_url} holds {'no' if url is None else 'a ' + state} copy of "
+            f"{wheel.name}; publish this build first"
+        )
+    return sha256
+
+
+def _fetch_published(
+    index_url: str, wheel: Path
+) -> tuple[str | None, PublishedCopy, str | None]:
+    """The index's URL for ``wheel``'s file, its state, and its SHA-256 if readable."""
     url = published_url(index_url, wheel.name)
     if url is None:
-        return None, "absent"
+        return None, "absent", None
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / wheel.name
         try:
@@ -279,8 +330,8 @@ def published_copy(index_url: str, wheel: Path) -> tuple[str | None, PublishedCo
         try:
             same = wheel_content(copy) == wheel_content(wheel)
         except (zipfile.BadZipFile, StopIteration, UnicodeDecodeError):
-            return url, "damaged"
-    return url, "identical" if same else "different"
+            return url, "damaged", None
+        return url, "identical" if same else "different", file_sha256(copy)
 
 
 def publish(

@@ -4,7 +4,8 @@ Steps: train if no artifact exists; start the local package index unless it
 is running; build the wheel and publish it there (replacing a stale local
 build of the same version, so what serves is always the checkout's model);
 create the API's own environment from house_prices_api/requirements.txt;
-install the pinned model wheel from the local index only (bin/install-model);
+install that build from the local index only, by its version and the SHA-256
+of the index's copy (bin/install-model, which refuses any other bytes);
 then replace this process with bin/start. The API's environment gets no
 PYTHONPATH and the start script puts only the app's folder on the import
 path, so ``regression_model`` comes from the installed wheel, not from the
@@ -22,12 +23,14 @@ import venv
 from pathlib import Path
 from typing import NoReturn
 
+from regression_model.config.core import package_version
 from scripts.package_index import (
     DEFAULT_INDEX_DIR,
     DEFAULT_INDEX_PORT,
     REPO_ROOT,
     build_wheel,
     publish,
+    published_sha256,
     start_local_index,
     upload_url_for,
 )
@@ -62,12 +65,18 @@ def ensure_api_env(venv_dir: Path) -> Path:
     return python
 
 
-def install_model(python: Path, index_url: str) -> None:
-    """Install the pinned model wheel into the API's env, from ``index_url`` only."""
+def install_model(python: Path, index_url: str, version: str, sha256: str) -> None:
+    """Install the model wheel into the API's env: from ``index_url`` only, by hash."""
     subprocess.run(
         [str(INSTALL_MODEL_SCRIPT)],
         check=True,
-        env={**os.environ, "PYTHON": str(python), "MODEL_INDEX_URL": index_url},
+        env={
+            **os.environ,
+            "PYTHON": str(python),
+            "MODEL_INDEX_URL": index_url,
+            "MODEL_VERSION": version,
+            "MODEL_SHA256": sha256,
+        },
     )
 
 
@@ -99,8 +108,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     with tempfile.TemporaryDirectory() as outdir:
         wheel = build_wheel(Path(outdir))
         print(publish(wheel, index_url, upload_url_for(index_url), args.index_dir))
+        sha256 = published_sha256(index_url, wheel)
     python = ensure_api_env(args.venv)
-    install_model(python, index_url)
+    install_model(python, index_url, package_version(), sha256)
     print(f"serving on http://{args.host}:{args.port}/ (docs at /docs)", flush=True)
     os.execve(
         START_SCRIPT, [str(START_SCRIPT)], service_env(args.venv, args.host, args.port)

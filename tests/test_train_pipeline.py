@@ -27,10 +27,10 @@ from regression_model.processing.artifacts import (
     load_pipeline,
 )
 from regression_model.processing.snapshot import recorded_provenance
+from regression_model.provenance import WHEEL_SOURCES, source_commit
 from regression_model.train_pipeline import (
     RECORDED_LIBRARIES,
     ModelQualityError,
-    git_commit,
     main,
     price_metrics,
     run_training,
@@ -103,9 +103,10 @@ def test_metadata_records_version_data_code_and_libraries(
         for name, entry in provenance.items()
     }
     # the code and the libraries that decide the predictions
-    head = git_output("rev-parse", "HEAD")
-    commit = recorded["trained_with"]["git_commit"]
-    assert commit in ({head, f"{head}+dirty"} if head else {"unknown"})
+    last = git_output("log", "-1", "--format=%H", "--", *WHEEL_SOURCES)
+    commit = recorded["trained_with"]["source_commit"]
+    assert commit in ({last, f"{last}+dirty"} if last else {"unknown"})
+    assert recorded["trained_with"]["python"] == "3.11"
     assert recorded["trained_with"]["libraries"] == {
         name: importlib_metadata.version(name) for name in RECORDED_LIBRARIES
     }
@@ -132,12 +133,13 @@ def test_recorded_metrics_are_those_of_the_saved_model(
     assert 0.0 < metrics["r2"] < 1.0
 
 
-def test_git_commit_is_head_marked_dirty_when_the_package_has_changes() -> None:
-    head = git_output("rev-parse", "HEAD")
-    if head is None:
-        pytest.skip("not a git checkout")
-    changes = git_output("status", "--porcelain", "--", "regression_model")
-    assert git_commit() == (f"{head}+dirty" if changes else head)
+def test_source_commit_is_the_last_commit_of_the_wheel_sources() -> None:
+    # Given the checkout's history of the files the wheel is built from
+    last = git_output("log", "-1", "--format=%H", "--", *WHEEL_SOURCES)
+    assert last, "the tests run in a git checkout"
+    changes = git_output("status", "--porcelain", "--", *WHEEL_SOURCES)
+    # Then the recorded commit is that one (not HEAD), marked dirty if they changed
+    assert source_commit() == (f"{last}+dirty" if changes else last)
 
 
 # --- reproducibility ------------------------------------------------------------------

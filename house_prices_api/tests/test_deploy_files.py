@@ -98,6 +98,8 @@ def test_the_model_is_installed_from_its_index_only() -> None:
 
     assert "--index-url ${MODEL_INDEX_URL}" in model_pin
     assert "--no-deps" in install
+    assert "--require-hashes" in install
+    assert "-u PIP_REQUIRE_HASHES" in install
     assert "PIP_CONFIG_FILE=/dev/null" in install
     assert "-u PIP_EXTRA_INDEX_URL" in install
     assert "-u PIP_FIND_LINKS" in install
@@ -110,16 +112,20 @@ def test_the_model_pin_is_the_version_in_the_checkout() -> None:
     version = (REPO_ROOT / "regression_model" / "VERSION").read_text().strip()
     model_pin = (API_DIR / "requirements-model.txt").read_text()
 
-    assert f"ames-house-price-model=={version}" in model_pin.splitlines()
+    assert re.search(
+        rf"^ames-house-price-model=={re.escape(version)} --hash=sha256:[0-9a-f]{{64}}$",
+        model_pin,
+        re.M,
+    )
 
 
 def test_every_third_party_requirement_is_pinned() -> None:
     for path in REQUIREMENT_FILES:
         for line in _without_comments(path).splitlines():
             if line and not line.startswith(("-r", "--index-url")):
-                assert re.fullmatch(r"[A-Za-z0-9._-]+==[\w.]+", line), (
-                    f"{path.name}: {line}"
-                )
+                assert re.fullmatch(
+                    r"[A-Za-z0-9._-]+==[\w.]+( --hash=sha256:[0-9a-f]{64})?", line
+                ), f"{path.name}: {line}"
 
 
 def test_heroku_finds_python_and_the_service_requirements() -> None:

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import free_port
+from servers import REPO_ROOT, free_port
 
 from scripts.package_index import (
     PublishError,
     build_wheel,
+    file_sha256,
     publish,
     start_local_index,
     stop_local_index,
@@ -38,6 +39,22 @@ def test_upload_url_is_the_index_root(index_url: str, upload_url: str) -> None:
 @pytest.fixture(scope="module")
 def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def test_the_wheel_builds_byte_for_byte_again(built_wheel: Path, tmp_path: Path) -> None:
+    # The service pins the wheel's SHA-256: the same sources must give the same bytes,
+    # whenever and from wherever they are built (no timestamps, no stale build folder).
+    stale = REPO_ROOT / "build" / "lib" / "regression_model"
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / "left_over_from_an_old_build.py").write_text("raise SystemExit\n")
+    try:
+        rebuilt = build_wheel(tmp_path)
+    finally:
+        (stale / "left_over_from_an_old_build.py").unlink()
+    assert file_sha256(rebuilt) == file_sha256(built_wheel)
+    with zipfile.ZipFile(rebuilt) as archive:
+        assert not [n for n in archive.namelist() if "left_over" in n]
+        assert {item.date_time for item in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
 @pytest.fixture

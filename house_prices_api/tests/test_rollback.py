@@ -1,4 +1,4 @@
-"""Rolling the service back is one pin line: 0.1.1 serves, then 0.1.0 serves again.
+"""Rolling the service back is one pin line: a newer patch serves, then the release again.
 
 Two versions of the model sit on a real package index: the checkout's
 (the released one, whose predictions are committed in differential/captured/)
@@ -6,7 +6,9 @@ and a newer patch built from a copy of the checkout with another ``alpha``, so
 its predictions differ. The service is deployed from a copy of its folder with
 the pin at the newer version, then rolled back by changing that one line and
 reinstalling with bin/install-model into the same environment. After the
-rollback it must answer exactly as the released wheel did when it was captured.
+rollback it must answer exactly as the released wheel did when it was captured,
+and its pin must be the committed one: the checkout rebuilds the released
+wheel byte for byte (the pin's SHA-256 is that of the index's copy).
 
 Slow: it trains and builds a second wheel and installs the service's
 requirements from PyPI into a fresh virtual environment.
@@ -41,6 +43,7 @@ from regression_model.config.core import package_version
 from scripts.package_index import (
     build_wheel,
     publish,
+    published_sha256,
     start_local_index,
     stop_local_index,
     upload_url_for,
@@ -65,8 +68,8 @@ RELEASED_ALPHA = "alpha: 0.001\n"
 NEWER_ALPHA = "alpha: 0.002\n"
 
 
-def pin_line(version: str) -> str:
-    return f"ames-house-price-model=={version}"
+def pin_line(version: str, sha256: str) -> str:
+    return f"ames-house-price-model=={version} --hash=sha256:{sha256}"
 
 
 def replace_once(path: Path, old: str, new: str) -> None:
@@ -124,14 +127,20 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def index_url(workdir: Path) -> Iterator[str]:
-    """A pypiserver on a free loopback port holding the released and the newer wheel."""
+def index(workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A pypiserver holding the released and the newer wheel: its URL, and the
+    SHA-256 of each version's copy there."""
     folder = workdir / "index"
     try:
         url = start_local_index(folder, free_port())
-        for wheel in (build_wheel(workdir / "released"), build_newer_wheel(workdir)):
+        hashes = {}
+        for version, wheel in (
+            (RELEASED, build_wheel(workdir / "released")),
+            (NEWER, build_newer_wheel(workdir)),
+        ):
             print(publish(wheel, url, upload_url_for(url)))
-        yield url
+            hashes[version] = published_sha256(url, wheel)
+        yield url, hashes
     finally:
         stop_local_index(folder)
 
@@ -145,12 +154,16 @@ def api_python(workdir: Path) -> Path:
         return ensure_api_env(workdir / "venv")
 
 
-def deploy_folder(destination: Path) -> Path:
+def deploy_folder(destination: Path, hashes: dict[str, str]) -> Path:
     """A copy of the service's folder as it ships (no tests), the pin at NEWER."""
     shutil.copytree(
         API_DIR, destination, ignore=shutil.ignore_patterns("tests", "__pycache__")
     )
-    replace_once(destination / PIN_FILE, pin_line(RELEASED), pin_line(NEWER))
+    replace_once(
+        destination / PIN_FILE,
+        pin_line(RELEASED, hashes[RELEASED]),
+        pin_line(NEWER, hashes[NEWER]),
+    )
     return destination
 
 
@@ -228,10 +241,11 @@ def same_price(got: float | None, want: float | None) -> bool:
 
 
 def test_rolling_back_the_pin_serves_the_released_predictions_again(
-    workdir: Path, index_url: str, api_python: Path
+    workdir: Path, index: tuple[str, dict[str, str]], api_python: Path
 ) -> None:
+    index_url, hashes = index
     released = json.loads(CAPTURED.read_text())
-    deploy = deploy_folder(workdir / "deploy" / "house_prices_api")
+    deploy = deploy_folder(workdir / "deploy" / "house_prices_api", hashes)
 
     # Given the service deployed with the pin at the newer version
     before_rollback = snapshot(deploy)
@@ -243,7 +257,11 @@ def test_rolling_back_the_pin_serves_the_released_predictions_again(
         server.stop()
 
     # When the pin line alone goes back to the released version, and it is redeployed
-    replace_once(deploy / PIN_FILE, pin_line(NEWER), pin_line(RELEASED))
+    replace_once(
+        deploy / PIN_FILE,
+        pin_line(NEWER, hashes[NEWER]),
+        pin_line(RELEASED, hashes[RELEASED]),
+    )
     after_rollback = snapshot(deploy)
     server = install_and_serve(deploy, api_python, index_url, workdir / "rolled-back.log")
     try:
@@ -277,7 +295,10 @@ def test_rolling_back_the_pin_serves_the_released_predictions_again(
         )
         if line.startswith(("- ", "+ "))
     ]
-    assert changed_lines == [f"- {pin_line(NEWER)}", f"+ {pin_line(RELEASED)}"]
+    assert changed_lines == [
+        f"- {pin_line(NEWER, hashes[NEWER])}",
+        f"+ {pin_line(RELEASED, hashes[RELEASED])}",
+    ]
     assert after_rollback[PIN_FILE] == (API_DIR / PIN_FILE).read_text()
 
     # ... and the rolled-back service is the released wheel, from the venv, answering
