@@ -5,11 +5,15 @@ Why by hand and not with a converter: the pipeline holds custom transformers
 knows, and most of it collapses into very little. Every categorical column's
 whole chain (impute -> group rare labels -> ordinal code, or impute -> grade
 mapping) is one lookup table, so one ``ai.onnx.ml`` LabelEncoder per column.
-Numeric columns keep a few element-wise ops (impute, flag missing, log,
-binarize). What follows them is linear (the elapsed-time difference, the
-MinMax scaling, the Lasso), so it folds into one weight vector and one bias,
-applied with MatMul/Add in double precision. ``onnx_parity`` then checks that
-the graph gives the pipeline's prices before any graph ships.
+Numeric columns keep a few element-wise ops (log, binarize). What follows
+is linear (the elapsed-time difference, the MinMax scaling, the Lasso), so
+it folds into one weight per column and one bias: each label's table gives
+its term of the log-price directly, a missing number's term is a constant
+(its imputed value's term plus its missing flag's weight), and one ``Sum``
+adds the bias, the numeric terms and the label terms, in double precision.
+No op mixes houses, so a house's price is the same bits in any batch.
+``onnx_parity`` then checks that the graph gives the pipeline's prices
+before any graph ships.
 
 The graph's contract, which ``OnnxScorer`` and the Node example follow:
 
@@ -115,7 +119,8 @@ class ExportPlan:
     only. The design matrix the weights apply to has one row per numeric
     column (transformed), one per numeric column's missing flag, both in
     ``numeric_columns`` order, then one per label column (its code):
-    ``weights @ design + bias`` is the log-price.
+    ``weights @ design + bias`` is the log-price. The graph adds up the same
+    terms without building that matrix (see the module docstring).
     """
 
     features: list[str]
@@ -133,6 +138,47 @@ class ExportPlan:
     def numeric_columns(self) -> list[str]:
         """The numeric columns in the order of the graph's numeric block."""
         return [*self.logged, *self.binarized, *self.plain]
+
+    def transformed_fill(self) -> np.ndarray:
+        """Each numeric column's imputed value after its log / binarize / keep step."""
+        logged, binarized = len(self.logged), len(self.binarized)
+        fill = self.numeric_fill
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.concatenate(
+                [
+                    np.log(fill[:logged]),
+                    np.where(
+                        np.isnan(fill[logged : logged + binarized]),
+                        np.nan,
+                        fill[logged : logged + binarized] > self.binarize_threshold,
+                    ),
+                    fill[logged + binarized :],
+                ]
+            )
+
+    def missing_contributions(self) -> np.ndarray:
+        """What a missing value adds to the log-price, per numeric column.
+
+        The imputed value's weighted term plus the missing flag's weight: a
+        constant, so the graph picks it instead of imputing and flagging. NaN
+        where nothing imputes (the pipeline refuses such a row).
+        """
+        numeric = len(self.numeric_columns)
+        value_weights, flag_weights = (
+            self.weights[:numeric],
+            self.weights[numeric : 2 * numeric],
+        )
+        return np.asarray(value_weights * self.transformed_fill() + flag_weights)
+
+    def label_contributions(self, name: str) -> LabelCodes:
+        """A label column's table of what each label adds to the log-price."""
+        numeric = len(self.numeric_columns)
+        weight = self.weights[2 * numeric + self.label_columns.index(name)]
+        table = self.label_codes[name]
+        return LabelCodes(
+            codes={text: float(weight * code) for text, code in table.codes.items()},
+            default=float(weight * table.default),
+        )
 
 
 def _steps_of(pipeline: Pipeline, kind: type) -> list[Any]:
@@ -354,7 +400,7 @@ def _label_encoder(name: str, table: LabelCodes) -> onnx.NodeProto:
     return helper.make_node(
         "LabelEncoder",
         [name],
-        [f"{name}__code"],
+        [f"{name}__term"],
         name=f"encode_{name}",
         domain="ai.onnx.ml",
         keys_strings=list(table.codes),
@@ -401,19 +447,23 @@ def _log_constants(rows: int) -> list[TensorProto]:
     return [
         _constant("log_pads", [0, 0, padded - rows, 0], np.int64),
         _constant("one", 1.0),
-        _constant("zero", [0], np.int64),
         _constant("log_rows", [rows], np.int64),
     ]
 
 
 def _numeric_nodes(plan: ExportPlan) -> list[onnx.NodeProto]:
-    """Impute, flag missing, then log / binarize / keep each group of rows."""
+    """The numeric columns' share of the log-price, one value per house.
+
+    Log / binarize / keep each group of rows, weight them, and where a value
+    was missing take the column's constant ``missing_contributions`` instead
+    (its imputed value's term plus its flag's weight); then sum down the
+    columns. Every op is element-wise or sums each house's own column of
+    terms, so no house's sum depends on the others in the batch.
+    """
     node = helper.make_node
     nodes = [
         *_stack(plan.numeric_columns, "numeric"),
         node("IsNaN", ["numeric"], ["numeric_missing"]),
-        node("Cast", ["numeric_missing"], ["missing_flags"], to=TensorProto.DOUBLE),
-        node("Where", ["numeric_missing", "numeric_fill", "numeric"], ["imputed"]),
     ]
     groups = [
         (size, block)
@@ -426,10 +476,10 @@ def _numeric_nodes(plan: ExportPlan) -> list[onnx.NodeProto]:
     ]
     if len(groups) > 1:
         nodes.append(
-            node("Split", ["imputed", "group_sizes"], [b for _, b in groups], axis=0)
+            node("Split", ["numeric", "group_sizes"], [b for _, b in groups], axis=0)
         )
     else:
-        nodes.append(node("Identity", ["imputed"], [groups[0][1]]))
+        nodes.append(node("Identity", ["numeric"], [groups[0][1]]))
     blocks = []
     if plan.logged:
         nodes += _log_nodes(len(plan.logged))
@@ -444,30 +494,42 @@ def _numeric_nodes(plan: ExportPlan) -> list[onnx.NodeProto]:
         blocks.append("plain")
     return [
         *nodes,
-        node("Concat", [*blocks, "missing_flags"], ["numeric_design"], axis=0),
+        node("Concat", blocks, ["transformed"], axis=0),
+        node("Mul", ["transformed", "numeric_weights"], ["weighted"]),
+        node(
+            "Where",
+            ["numeric_missing", "missing_contributions", "weighted"],
+            ["numeric_terms"],
+        ),
+        node("ReduceSum", ["numeric_terms", "zero"], ["numeric_sum"], keepdims=0),
     ]
 
 
 def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
     """The ONNX model that computes ``plan`` (its contract: the module docstring)."""
     sizes = [len(plan.logged), len(plan.binarized), len(plan.plain)]
+    numeric = len(plan.numeric_columns)
     initializers = [
         _constant("numeric_shape", [len(plan.numeric_columns), -1], np.int64),
-        _constant("label_shape", [len(plan.label_columns), -1], np.int64),
         _constant("group_sizes", [size for size in sizes if size], np.int64),
-        _constant("numeric_fill", plan.numeric_fill.reshape(-1, 1)),
         _constant("binarize_threshold", plan.binarize_threshold.reshape(-1, 1)),
-        _constant("weights", plan.weights),
-        _constant("bias", plan.bias),
+        _constant("numeric_weights", plan.weights[:numeric].reshape(-1, 1)),
+        _constant("missing_contributions", plan.missing_contributions().reshape(-1, 1)),
+        _constant("bias", [plan.bias]),
+        _constant("zero", [0], np.int64),
         *_log_constants(len(plan.logged)),
     ]
     nodes = [
         *_numeric_nodes(plan),
-        *(_label_encoder(name, plan.label_codes[name]) for name in plan.label_columns),
-        *_stack([f"{name}__code" for name in plan.label_columns], "label"),
-        helper.make_node("Concat", ["numeric_design", "label"], ["design"], axis=0),
-        helper.make_node("MatMul", ["weights", "design"], ["weighted"]),
-        helper.make_node("Add", ["weighted", "bias"], [OUTPUT_NAME]),
+        *(
+            _label_encoder(name, plan.label_contributions(name))
+            for name in plan.label_columns
+        ),
+        helper.make_node(
+            "Sum",
+            ["bias", "numeric_sum", *(f"{name}__term" for name in plan.label_columns)],
+            [OUTPUT_NAME],
+        ),
     ]
     label_set = set(plan.label_columns)
     inputs = [

@@ -19,7 +19,10 @@ from differential.compare import (
 from regression_model.config.core import CONFIG_FILE_PATH, load_config, parse_config
 from regression_model.train_pipeline import run_training
 
-RELEASED = "0.1.0"
+# The latest release: the version the checkout's model was last captured at.
+RELEASED = max(released_versions(), key=semver)
+NEXT_MINOR = f"{semver(RELEASED)[0]}.{semver(RELEASED)[1] + 1}.0"
+NEXT_PATCH = f"{semver(RELEASED)[0]}.{semver(RELEASED)[1]}.{semver(RELEASED)[2] + 1}"
 
 
 def _config_with(*replacements: tuple[str, str]):
@@ -103,13 +106,13 @@ def test_worse_model_fails_even_with_a_version_bump(
     config = _config_with(
         ("alpha: 0.001", "alpha: 0.01"), ("max_test_rmsle: 0.17", "max_test_rmsle: 0.5")
     )
-    run_training(config, output_dir=tmp_path, version="0.2.0")
-    # When compared with the released 0.1.0
-    code = main(["--artifact-dir", str(tmp_path), "--version", "0.2.0"])
+    run_training(config, output_dir=tmp_path, version=NEXT_MINOR)
+    # When compared with the latest release
+    code = main(["--artifact-dir", str(tmp_path), "--version", NEXT_MINOR])
     # Then it fails on moved rows and worse held-out RMSLE, naming the rows
     out = capsys.readouterr().out
     assert code == 1
-    assert "v0.2.0 (current) vs v0.1.0 (released)" in out
+    assert f"v{NEXT_MINOR} (current) vs v{RELEASED} (released)" in out
     assert "RMSLE worsened" in out
     assert "rows moved by more than" in out
     assert "test-" in out
@@ -118,7 +121,7 @@ def test_worse_model_fails_even_with_a_version_bump(
 def test_version_bump_with_identical_predictions_is_allowed() -> None:
     # Given the released capture relabelled as a newer version with no change
     captured = json.loads((CAPTURED_DIR / f"v{RELEASED}.json").read_text())
-    bumped = {**captured, "version": "0.1.1"}
+    bumped = {**captured, "version": NEXT_PATCH}
     # When compared
     report = compare(captured, bumped, load_config().release)
     # Then it passes with nothing moved
