@@ -20,6 +20,7 @@ import pytest
 
 from regression_model.config.core import TRAINED_MODEL_DIR, package_version
 from regression_model.predict import make_prediction
+from scripts.package_index import build_wheel
 from tests.support import REPO_ROOT, run_python
 
 pytestmark = pytest.mark.slow
@@ -65,14 +66,8 @@ def run(command: list[str], cwd: Path) -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built from this checkout by ``python -m build``."""
-    outdir = tmp_path_factory.mktemp("dist")
-    run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(outdir), "."],
-        REPO_ROOT,
-    )
-    [built] = outdir.glob("*.whl")
-    return built
+    """The wheel built from this checkout the way it is published (``build_wheel``)."""
+    return build_wheel(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="module")
