@@ -7,7 +7,10 @@ validated held-out rows; the scorer contract takes records (dicts), so
 "onnx (records)" includes laying records out as columns, "onnx (columns)"
 starts from the validated columns that ``make_prediction`` hands it, and
 "graph alone" (``score_columns`` on prebuilt arrays) is what a caller
-already holding the graph's arrays pays. The second table times the whole
+already holding the graph's arrays pays, and "inputs alone" is the floor
+under it: the same arrays fed to a graph with the same inputs that computes
+nothing (onnxruntime converts every fed array, each string one element by
+element, before any node runs). The second table times the whole
 of ``make_prediction`` (validation, scoring, the result) on raw held-out
 rows, as the service runs it. Each figure is the median of several timed
 rounds, to damp this machine's noise; the speed-ups are against the
@@ -23,10 +26,16 @@ import time
 from collections.abc import Callable
 from functools import partial
 from itertools import cycle, islice
+from pathlib import Path
 from typing import Any
 
 from regression_model.config.core import packaged_config
-from regression_model.predict import load_scorer, make_prediction, model_version
+from regression_model.predict import (
+    default_artifact,
+    load_scorer,
+    make_prediction,
+    model_version,
+)
 from regression_model.processing.data_manager import load_dataset
 from regression_model.processing.validation import rows_from_input, validate_rows
 from regression_model.scoring import OnnxScorer
@@ -55,6 +64,33 @@ def seconds_per_call(call: Callable[[], object], *, budget: float, rounds: int) 
             call()
         timings.append((time.perf_counter() - start) / calls)
     return statistics.median(timings)
+
+
+def input_floor(graph_path: Path) -> Callable[[dict[str, Any]], object]:
+    """A session with the graph's inputs and no work: what feeding alone costs."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = onnx.load(graph_path)
+    first = graph.graph.input[0].name
+    floor = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Shape", [first], ["rows"])],
+            "inputs_alone",
+            list(graph.graph.input),
+            [helper.make_tensor_value_info("rows", TensorProto.INT64, [1])],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+        ir_version=graph.ir_version,
+    )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        floor.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    run = getattr(session, "_sess", session).run
+    return lambda arrays: run(["rows"], arrays, None)
 
 
 def cell(size: int, seconds: float) -> str:
@@ -100,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = load_scorer("pipeline")
     onnx = load_scorer("onnx")
     assert isinstance(onnx, OnnxScorer)
+    feed_alone = input_floor(default_artifact()[0].onnx)
     version = model_version()
     timing: dict[str, Any] = {"budget": args.budget, "rounds": args.rounds}
     print("load average at start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -119,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             partial(onnx.predict_log_price, records),
             partial(onnx.predict_log_price_columns, columns),
             partial(onnx.score_columns, arrays),
+            partial(feed_alone, arrays),
         ]
         scoring.append((size, [seconds_per_call(call, **timing) for call in calls]))
         whole = [
@@ -128,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         end_to_end.append((size, [seconds_per_call(call, **timing) for call in whole]))
     print_table(
         "The scoring step (validated rows in, log-prices out)",
-        ["pipeline", "onnx (records)", "onnx (columns)", "graph alone"],
+        ["pipeline", "onnx (records)", "onnx (columns)", "graph alone", "inputs alone"],
         scoring,
     )
     print_table(
