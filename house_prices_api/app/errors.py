@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from app.logs import request_id_var
+from app.logs import current_request_id
 from app.middleware import error_response
 
 
@@ -44,7 +44,7 @@ async def handle_validation_error(request: Request, error: Exception) -> JSONRes
     """422 with a machine-readable list of what is wrong with the envelope."""
     assert isinstance(error, RequestValidationError)
     return JSONResponse(
-        {"detail": validation_issues(error.errors()), "request_id": request_id_var.get()},
+        {"detail": validation_issues(error.errors()), "request_id": current_request_id()},
         status_code=422,
     )
 

@@ -2,7 +2,7 @@
 
 Nothing happens at import: settings are read, logging configured and
 middleware installed when the factory runs, and the model is loaded in the
-lifespan handler, off the event loop, before the first request is accepted.
+lifespan handler, before the first request is accepted.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
 
@@ -28,6 +27,7 @@ from app.middleware import (
     UnexpectedErrorMiddleware,
 )
 from app.model import load_model
+from app.prediction_pool import create_prediction_pool
 from app.schemas import BODY_TIMEOUT_RESPONSE
 
 API_PREFIX = "/api/v1"
@@ -49,18 +49,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     ``load_model`` raises ``ModelLoadError`` naming the file and the failed
     check; raised here, it makes uvicorn log it and exit non-zero before the
-    socket takes a request, so a wrong model is never served.
+    socket takes a request, so a wrong model is never served. It runs on the
+    event loop, although it blocks: uvicorn serves nothing until start-up is
+    complete, so there is nothing to keep responsive, and a thread started
+    just for it would stay in the worker, holding memory.
     """
     settings: Settings = app.state.settings
-    app.state.served_model = await run_in_threadpool(load_model, settings.scorer_backend)
+    app.state.served_model = load_model(settings.scorer_backend)
     yield
     logger.info("shutting down")
+    app.state.prediction_pool.shutdown(wait=False)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app from ``settings`` (read from the environment when not given)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_format)
+    write_access = configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(
         title="House prices API",
         version=__version__,
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.prediction_pool = create_prediction_pool()
     app.include_router(home.router)
     app.include_router(health.router, prefix=API_PREFIX)
     # Keys guard predictions only; health, docs and the home page stay open.
@@ -95,5 +100,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type", REQUEST_ID_HEADER, API_KEY_HEADER],
             expose_headers=[REQUEST_ID_HEADER],
         )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, write_access=write_access)
     return app

@@ -11,63 +11,90 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Iterable
 
 from loguru import logger
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logs import request_id_var
+from app.logs import AccessWriter, RequestLog, current_request, current_request_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_HEADER_RAW = REQUEST_ID_HEADER.lower().encode("latin-1")
 # Ids from clients are logged verbatim, so only harmless ones are kept.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-def choose_request_id(headers: Headers) -> str:
-    """The client's ``X-Request-ID`` if it is safe to log, else a new random one."""
-    given = headers.get(REQUEST_ID_HEADER, "")
-    return given if _SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+def choose_request_id(raw_headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's ``X-Request-ID`` if it is safe to log, else a new random one.
+
+    Reads the raw ASGI header list: building a ``Headers`` object for one
+    look-up cost more than the look-up.
+    """
+    for name, value in raw_headers:
+        if name.lower() == REQUEST_ID_HEADER_RAW:
+            given = value.decode("latin-1")
+            if _SAFE_REQUEST_ID.fullmatch(given):
+                return given
+            break
+    return uuid.uuid4().hex
+
+
+def loggable_path(scope: Scope) -> str:
+    """The path as the client sent it, still percent-encoded.
+
+    The decoded ``path`` turns ``%0A`` into a line break, which would let a
+    client forge log lines; the raw bytes of the request line hold none.
+    """
+    raw = scope.get("raw_path")
+    if raw:
+        return bytes(raw).decode("latin-1")
+    return str(scope["path"]).encode("unicode_escape").decode("ascii")
 
 
 class RequestContextMiddleware:
     """Tags each request with an id (logged on every line, echoed in the response).
 
-    Writes one access line per request at INFO: method, path, status, time.
+    Writes one access line per request at INFO, once it is answered: method,
+    path, status, time, and what the app noted about its work (rows priced).
     Never the body or the query string, which may carry client data.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, write_access: AccessWriter) -> None:
         self.app = app
+        self.write_access = write_access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = choose_request_id(Headers(scope=scope))
-        token = request_id_var.set(request_id)
+        request_id = choose_request_id(scope["headers"])
+        request = RequestLog(request_id)
+        token = current_request.set(request)
         started = time.perf_counter()
         status = 0
+        id_header = (REQUEST_ID_HEADER_RAW, request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            logger.info(
-                "{} {} -> {} in {:.1f} ms",
-                scope["method"],
-                scope["path"],
-                status or "no response",
-                (time.perf_counter() - started) * 1000,
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            outcome = f"; {request.outcome}" if request.outcome else ""
+            self.write_access(
+                request_id,
+                f"{scope['method']} {loggable_path(scope)} -> {status or 'no response'} "
+                f"in {elapsed_ms:.1f} ms{outcome}",
             )
-            request_id_var.reset(token)
+            current_request.reset(token)
 
 
 class BodyTooLargeError(HTTPException):
@@ -199,5 +226,5 @@ class UnexpectedErrorMiddleware:
 def error_response(status_code: int, detail: str) -> JSONResponse:
     """The body of every request-level error: the reason and the request id."""
     return JSONResponse(
-        {"detail": detail, "request_id": request_id_var.get()}, status_code=status_code
+        {"detail": detail, "request_id": current_request_id()}, status_code=status_code
     )

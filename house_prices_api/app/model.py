@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from loguru import logger
 
 import regression_model
-from app.config import Settings
-from app.logs import configure_logging
 from regression_model.predict import (
     ScorerBackend,
     default_artifact,
@@ -29,8 +27,6 @@ from regression_model.predict import (
 from regression_model.processing.artifacts import ArtifactIntegrityError
 from regression_model.processing.schema import EXAMPLE_HOUSE
 from regression_model.scoring import Scorer
-
-STARTUP_FAILURE = 3  # uvicorn's exit status for a failed start-up
 
 
 class ModelLoadError(RuntimeError):
@@ -123,23 +119,3 @@ def _refuse(reason: str) -> ModelLoadError:
     message = f"refusing to start: {reason}"
     logger.critical(message)
     return ModelLoadError(message)
-
-
-def main() -> int:
-    """``python -m app.model``: load and self-test the model as a worker would.
-
-    Exits 3 (uvicorn's start-up failure code) when the model cannot be served.
-    ``bin/start`` runs it before starting several workers, because uvicorn's
-    supervisor exits 0 when a worker fails start-up.
-    """
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        load_model(settings.scorer_backend)
-    except ModelLoadError:
-        return STARTUP_FAILURE
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

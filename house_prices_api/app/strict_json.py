@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Coroutine
 from email.message import Message
+from functools import lru_cache
 from typing import Any, NoReturn
 
 from fastapi import HTTPException, Request, Response, status
@@ -72,8 +73,15 @@ def parse_strict_json(body: bytes) -> Any:
         raise json.JSONDecodeError("a number has too many digits", "", 0) from error
 
 
+@lru_cache(maxsize=64)
 def is_json_content_type(value: str | None) -> bool:
-    """True for ``application/json`` and ``application/*+json``, with any parameters."""
+    """True for ``application/json`` and ``application/*+json``, with any parameters.
+
+    The header is parsed as the standard library's e-mail parser parses it
+    (the reference parse of a MIME type) and the verdict cached: building a
+    ``Message`` per request cost more than the rest of the route's checks,
+    and clients send the same few values again and again.
+    """
     if not value:
         return False
     message = Message()

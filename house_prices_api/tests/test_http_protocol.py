@@ -1,4 +1,4 @@
-"""Nagle's algorithm is off on every connection, with one worker or several."""
+"""The HTTP protocol: Nagle's algorithm off with any number of workers; heads capped."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import json
 import socket
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from app.http_protocol import disable_nagle
-from servers import START_SCRIPT, start_server
+from servers import START_SCRIPT, RunningServer, start_server
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
 
@@ -85,3 +86,70 @@ def test_keep_alive_predictions_do_not_wait_for_delayed_acks(
         server.stop()
     # Then a response is not held back ~40 ms waiting for the client's ACK
     assert statistics.median(elapsed) < 0.030
+
+
+# --- the request head is capped as h11 capped it --------------------------------
+
+
+@pytest.fixture(scope="module")
+def head_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    log = tmp_path_factory.mktemp("head") / "server.log"
+    server = start_server([str(START_SCRIPT)], log)
+    yield server
+    server.stop()
+
+
+def _exchange(server: RunningServer, pieces: list[bytes]) -> bytes:
+    """Send ``pieces`` on a fresh connection; all the server answers before closing.
+
+    Stops at 3 s of silence, so an answer to a connection left open ends there.
+    """
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as sock:
+        try:
+            for piece in pieces:
+                sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server refused and closed while we were still sending
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            answer += b"<still open>"
+        except ConnectionResetError:
+            answer += b"<reset>"
+    return answer
+
+
+HEALTH_HEAD = b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+REFUSED = b"\r\n\r\nInvalid HTTP request received."
+
+
+@pytest.mark.parametrize(
+    ("case", "pieces"),
+    [
+        ("one 20 kB header", [HEALTH_HEAD + b"X-Big: " + b"a" * 20_000 + b"\r\n\r\n"]),
+        ("3,000 small headers", [HEALTH_HEAD + b"X-A: b\r\n" * 3000 + b"\r\n"]),
+        ("a 20 kB path", [b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"]),
+        ("a header that never ends", [HEALTH_HEAD + b"X-Big: "] + [b"a" * 4000] * 10),
+    ],
+)
+def test_a_request_head_over_16_kib_is_400_and_closed(
+    head_server: RunningServer, case: str, pieces: list[bytes]
+) -> None:
+    answer = _exchange(head_server, pieces)
+
+    assert answer.startswith(b"HTTP/1.1 400 "), (case, answer[:200])
+    assert b"connection: close" in answer.lower()
+    assert answer.endswith(REFUSED), (case, answer[-80:])
+
+
+def test_a_head_under_the_cap_is_served_and_kept_alive(
+    head_server: RunningServer,
+) -> None:
+    head = HEALTH_HEAD + b"X-Big: " + b"a" * 10_000 + b"\r\n\r\n"
+
+    answer = _exchange(head_server, [head])
+
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"<still open>")

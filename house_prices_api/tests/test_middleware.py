@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +18,7 @@ from app.config import Settings
 from app.main import create_app
 from app.model import ServedModel
 from fastapi.testclient import TestClient
+from loguru import logger
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
 
@@ -77,8 +80,11 @@ def test_every_log_line_of_a_request_carries_its_id_and_no_payload(
     client.post(PREDICT, json={"inputs": [row]}, headers={"X-Request-ID": "req-42"})
     # Then each line logged for it names the id, and none shows the payload
     lines = [line for line in capsys.readouterr().err.splitlines() if "| app." in line]
-    assert any("priced 0 of 1 rows" in line for line in lines)
-    assert any("POST /api/v1/predict -> 422" in line for line in lines)
+    assert any(
+        "POST /api/v1/predict -> 422 in " in line
+        and line.endswith("; priced 0 of 1 rows (1 errors)")
+        for line in lines
+    )
     assert all("| req-42 |" in line for line in lines)
     assert not any("Zzyzx" in line or "31337" in line for line in lines)
 
@@ -86,8 +92,6 @@ def test_every_log_line_of_a_request_carries_its_id_and_no_payload(
 def test_json_logs_are_one_object_per_line_with_the_request_id(
     make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import json
-
     client = make_client(log_format="json")
     capsys.readouterr()
 
@@ -97,6 +101,79 @@ def test_json_logs_are_one_object_per_line_with_the_request_id(
     access = [r for r in records if "GET /api/v1/health" in r["text"]]
     assert access
     assert access[0]["record"]["extra"]["request_id"] == "req-json"
+
+
+ACCESS_LINE = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4} \| INFO    \| req-text \| "
+    r"app\.middleware \| POST /api/v1/predict -> 200 in \d+\.\d ms; "
+    r"priced 1 of 1 rows \(0 errors\)"
+)
+
+
+def test_the_text_access_line_has_the_format_of_every_other_line(
+    make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an app logging text (the access line skips loguru for speed)
+    client = make_client(log_format="text")
+    capsys.readouterr()
+    # When a house is priced
+    body = {"inputs": [EXAMPLE_HOUSE]}
+    client.post(PREDICT, json=body, headers={"X-Request-ID": "req-text"})
+    logger.info("a line from loguru")
+    # Then its one access line is laid out as loguru lays out the others
+    lines = capsys.readouterr().err.splitlines()
+    access = [line for line in lines if "| req-text |" in line]
+    assert len(access) == 1
+    assert ACCESS_LINE.fullmatch(access[0]), access[0]
+    (other,) = [line for line in lines if line.endswith("a line from loguru")]
+    assert re.sub(r"\d", "0", access[0])[:31] == re.sub(r"\d", "0", other)[:31]
+
+
+def test_a_path_cannot_forge_a_log_line(
+    make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a path whose percent-encoding decodes to a line break and a fake line
+    client = make_client(log_format="text")
+    capsys.readouterr()
+    forged = "INFO    | admin | app.middleware | GET /api/v1/health -> 200"
+    client.get(f"/x%0A{forged.replace(' ', '%20')}", headers={"X-Request-ID": "f"})
+    # Then the access line keeps it encoded, on one line, and no line is forged
+    lines = capsys.readouterr().err.splitlines()
+    (access,) = [line for line in lines if "| f |" in line]
+    assert "GET /x%0AINFO%20" in access
+    assert " -> 404 in " in access
+    assert not [line for line in lines if line.startswith("INFO")]
+
+
+def test_json_access_lines_say_what_the_request_did(
+    make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = make_client(log_format="json")
+    capsys.readouterr()
+
+    client.post(PREDICT, json={"inputs": [EXAMPLE_HOUSE]}, headers={"X-Request-ID": "j"})
+
+    lines = capsys.readouterr().err.splitlines()
+    records = [json.loads(line)["record"] for line in lines if line]
+    (access,) = [r for r in records if r["extra"]["request_id"] == "j"]
+    assert access["name"] == "app.middleware"
+    assert access["level"]["name"] == "INFO"
+    assert access["message"].startswith("POST /api/v1/predict -> 200 in ")
+    assert access["message"].endswith("; priced 1 of 1 rows (0 errors)")
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_access_line_above_info(
+    make_client: Callable[..., TestClient],
+    capsys: pytest.CaptureFixture[str],
+    log_format: str,
+) -> None:
+    client = make_client(log_level="WARNING", log_format=log_format)
+    capsys.readouterr()
+
+    client.post(PREDICT, json={"inputs": [EXAMPLE_HOUSE]})
+
+    assert "/api/v1/predict" not in capsys.readouterr().err
 
 
 def test_an_unexpected_error_is_a_clean_json_500(client: TestClient) -> None:

@@ -17,7 +17,7 @@ router = APIRouter(tags=["health"])
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "The model is not ready"}},
 )
-def health(
+async def health(
     settings: SettingsDep, served: ServedModelDep, response: Response
 ) -> HealthResponse:
     """200 when the service can predict, 503 (same body) when it cannot."""

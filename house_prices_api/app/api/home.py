@@ -14,7 +14,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(settings: SettingsDep, served: ServedModelDep) -> str:
+async def home(settings: SettingsDep, served: ServedModelDep) -> str:
     """Name, versions and links to the interactive docs and the health check."""
     model = escape(served.version) if served and served.version else "not loaded"
     name = escape(settings.service_name)

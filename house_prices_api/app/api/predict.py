@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Response, status
-from fastapi.concurrency import run_in_threadpool
-from loguru import logger
+from fastapi import APIRouter, Body, HTTPException, Request, Response, status
 from pydantic_core import to_json
 
 from app.api.deps import ReadyModelDep, SettingsDep
+from app.logs import note_outcome
+from app.prediction_pool import run_in_pool
 from app.schemas import (
     ErrorResponse,
     PredictionRequest,
@@ -63,6 +62,7 @@ async def predict(
     payload: Annotated[PredictionRequest, Body(openapi_examples=_EXAMPLES)],
     settings: SettingsDep,
     model: ReadyModelDep,
+    request: Request,
 ) -> Response:
     """Price every valid row; explain every invalid one.
 
@@ -78,24 +78,21 @@ async def predict(
             detail=f"{len(rows)} rows is more than the limit of {settings.max_rows} "
             "rows per request (MAX_ROWS); split the batch",
         )
-    started = time.perf_counter()
     if scores_inline(model.scorer, len(rows)):
         result = make_prediction(
             input_data=rows, scorer=model.scorer, version=model.version
         )
     else:
-        result = await run_in_threadpool(
-            make_prediction, input_data=rows, scorer=model.scorer, version=model.version
+        result = await run_in_pool(
+            request.app.state.prediction_pool,
+            make_prediction,
+            input_data=rows,
+            scorer=model.scorer,
+            version=model.version,
         )
     predictions = result["predictions"]
     priced = len(predictions) - predictions.count(None)
-    logger.info(
-        "priced {} of {} rows ({} errors) in {:.1f} ms",
-        priced,
-        len(rows),
-        len(result["errors"]),
-        (time.perf_counter() - started) * 1000,
-    )
+    note_outcome(f"priced {priced} of {len(rows)} rows ({len(result['errors'])} errors)")
     code = status.HTTP_200_OK if priced else status.HTTP_422_UNPROCESSABLE_CONTENT
     return Response(to_json(result), code, media_type="application/json")
 
@@ -113,6 +110,7 @@ def scores_inline(scorer: Scorer, rows: int) -> bool:
     the pool to 600 req/s, p50 6.3 ms, p99 8-15 ms inline; on 8 connections
     alone, from about 780 to 890 req/s. Inline scoring frees the loop sooner
     than the hop would, so concurrent requests wait less, not more. Larger
-    batches and the pipeline scorer (about 20 ms a call) stay in the pool.
+    batches and the pipeline scorer (about 20 ms a call) go to the app's
+    prediction pool (``app.prediction_pool``).
     """
     return rows <= INLINE_ROWS and isinstance(scorer, OnnxScorer)
