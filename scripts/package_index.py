@@ -26,7 +26,6 @@ count it as published. A successful upload is read back and compared.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import shutil
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urljoin, urlparse
 
+from regression_model.processing.artifacts import file_sha256
 from regression_model.provenance import WHEEL_SOURCES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +167,8 @@ def build_wheel(outdir: Path) -> Path:
     checked against it. The wheel is built from a scratch copy of what it is
     made of (no stale ``build/`` folder can add old files), with every zip
     timestamp fixed by ``SOURCE_DATE_EPOCH``; the build backend's versions
-    are pinned in pyproject.toml.
+    are pinned in pyproject.toml. ``file_sha256`` of the result is what pip's
+    ``--hash=sha256:`` checks.
     """
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "source"
@@ -187,15 +188,6 @@ def build_wheel(outdir: Path) -> Path:
     if len(wheels) != 1:
         raise PublishError(f"expected one wheel in {outdir}, found {wheels}")
     return wheels[0]
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, hex: what pip's ``--hash=sha256:`` checks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def wheel_content(wheel: Path) -> frozenset[str]:

@@ -14,15 +14,16 @@ import os
 import re
 import shutil
 import subprocess
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from servers import API_DIR, REPO_ROOT, free_port
+from stand_in_wheels import stand_in_wheel as make_stand_in_wheel
+from stand_in_wheels import wheel_name
 
+from regression_model.processing.artifacts import file_sha256
 from scripts.package_index import (
-    file_sha256,
     publish,
     published_sha256,
     start_local_index,
@@ -31,8 +32,7 @@ from scripts.package_index import (
 )
 
 VERSION = "0.0.7"
-DIST_INFO = f"ames_house_price_model-{VERSION}.dist-info"
-WHEEL_NAME = f"ames_house_price_model-{VERSION}-py3-none-any.whl"
+WHEEL_NAME = wheel_name(VERSION)
 PAYLOAD = "ames_house_price_model_stub/payload.txt"
 PIN_LINE = re.compile(
     r"^ames-house-price-model==(\d+\.\d+\.\d+) --hash=sha256:([0-9a-f]{64})$", re.M
@@ -42,25 +42,7 @@ HASH_MISMATCH = "DO NOT MATCH THE HASHES"
 
 def stand_in_wheel(folder: Path, payload: str) -> Path:
     """A valid wheel of the model's name and ``VERSION`` carrying ``payload``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        PAYLOAD: payload.encode(),
-        f"{DIST_INFO}/METADATA": (
-            "Metadata-Version: 2.1\nName: ames-house-price-model\n"
-            f"Version: {VERSION}\nSummary: stand-in for the pin tests\n"
-        ).encode(),
-        f"{DIST_INFO}/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
-            b"Tag: py3-none-any\n"
-        ),
-    }
-    record = "".join(f"{name},,\n" for name in files) + f"{DIST_INFO}/RECORD,,\n"
-    wheel = folder / WHEEL_NAME
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-        archive.writestr(f"{DIST_INFO}/RECORD", record)
-    return wheel
+    return make_stand_in_wheel(folder, VERSION, {PAYLOAD: payload.encode()})
 
 
 @pytest.fixture

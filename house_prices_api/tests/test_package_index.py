@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from servers import REPO_ROOT, free_port
 
+from regression_model.processing.artifacts import file_sha256
 from scripts.package_index import (
     PublishError,
     build_wheel,
-    file_sha256,
     publish,
     start_local_index,
     stop_local_index,

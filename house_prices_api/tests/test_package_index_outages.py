@@ -15,12 +15,12 @@ import os
 import re
 import socket
 import threading
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from servers import free_port
+from stand_in_wheels import stand_in_wheel, wheel_name
 
 from scripts import package_index
 from scripts.package_index import (
@@ -33,32 +33,18 @@ from scripts.package_index import (
     wheel_content,
 )
 
-WHEEL_NAME = "ames_house_price_model-0.0.1-py3-none-any.whl"
+WHEEL_NAME = wheel_name("0.0.1")
 PAYLOAD_BYTES = 300_000  # several times the proxy's cut-off
 
 
 @pytest.fixture(scope="module")
 def small_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A valid wheel of the model's name with an incompressible 300 kB payload."""
-    wheel = tmp_path_factory.mktemp("wheel") / WHEEL_NAME
-    dist_info = "ames_house_price_model-0.0.1.dist-info"
-    files = {
-        "ames_house_price_model_stub/payload.bin": os.urandom(PAYLOAD_BYTES),
-        f"{dist_info}/METADATA": (
-            b"Metadata-Version: 2.1\nName: ames-house-price-model\nVersion: 0.0.1\n"
-            b"Summary: stand-in for publishing tests\n"
-        ),
-        f"{dist_info}/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
-            b"Tag: py3-none-any\n"
-        ),
-    }
-    record = "".join(f"{name},,\n" for name in files) + f"{dist_info}/RECORD,,\n"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-        archive.writestr(f"{dist_info}/RECORD", record)
-    return wheel
+    return stand_in_wheel(
+        tmp_path_factory.mktemp("wheel"),
+        "0.0.1",
+        {"ames_house_price_model_stub/payload.bin": os.urandom(PAYLOAD_BYTES)},
+    )
 
 
 @pytest.fixture
