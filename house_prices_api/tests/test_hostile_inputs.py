@@ -140,6 +140,14 @@ PAYLOAD_CASES = [
         ((1, "GrLivArea"),),
     ),
     Hostile(
+        "tiny-living-area",
+        batch(GOOD, house(GrLivArea="5e-324")),
+        200,
+        "rows",
+        "",
+        ((1, "GrLivArea"),),
+    ),
+    Hostile(
         "zero-lot-area",
         batch(GOOD, house(LotArea="0")),
         200,

@@ -124,10 +124,16 @@ SaleConditionLabel = Literal[
 Quality = Annotated[QualityLabel | None, lenient(QualityLabel)]
 
 
-def _area(description: str, *, positive: bool = False, limit: float = 100_000) -> Any:
-    if positive:
-        return Field(default=None, gt=0, le=limit, description=description)
-    return Field(default=None, ge=0, le=limit, description=description)
+# The smallest frontage, lot area, first floor and living area a house can
+# have (feet, square feet). The model takes the log of three of them: zero or
+# less has no log, and a positive value far below any house (5e-324 sq ft) was
+# priced at about 1e-108 dollars, a number with no meaning. One is below every
+# house in the data (the smallest: 21 ft of frontage, 334 sq ft of living area).
+MIN_SIZE = 1
+
+
+def _area(description: str, *, minimum: float = 0, limit: float = 100_000) -> Any:
+    return Field(default=None, ge=minimum, le=limit, description=description)
 
 
 class HouseFeatures(BaseModel):
@@ -151,8 +157,8 @@ class HouseFeatures(BaseModel):
     MSZoning: Annotated[ZoningLabel | None, lenient(ZoningLabel)] = Field(
         None, description="General zoning classification"
     )
-    LotFrontage: Number = _area("Linear feet of street connected", positive=True)
-    LotArea: Number = _area("Lot size in square feet", positive=True, limit=10_000_000)
+    LotFrontage: Number = _area("Linear feet of street connected", minimum=MIN_SIZE)
+    LotArea: Number = _area("Lot size in square feet", minimum=MIN_SIZE, limit=10_000_000)
     LotShape: Annotated[LotShapeLabel | None, lenient(LotShapeLabel)] = None
     LandContour: Annotated[LandContourLabel | None, lenient(LandContourLabel)] = None
     LotConfig: Annotated[LotConfigLabel | None, lenient(LotConfigLabel)] = None
@@ -175,7 +181,7 @@ class HouseFeatures(BaseModel):
     CentralAir: Annotated[YesNoLabel | None, lenient(YesNoLabel)] = None
     FirstFlrSF: Number = Field(
         None,
-        gt=0,
+        ge=MIN_SIZE,
         le=100_000,
         validation_alias=AliasChoices("1stFlrSF", "FirstFlrSF"),
         serialization_alias="1stFlrSF",
@@ -189,7 +195,9 @@ class HouseFeatures(BaseModel):
         serialization_alias="2ndFlrSF",
         description="Second floor square feet",
     )
-    GrLivArea: Number = _area("Above-ground living area, sq ft (required)", positive=True)
+    GrLivArea: Number = _area(
+        "Above-ground living area, sq ft (required)", minimum=MIN_SIZE
+    )
     BsmtFullBath: Count = Field(None, ge=0, le=20)
     HalfBath: Count = Field(None, ge=0, le=20)
     KitchenQual: Quality = None
