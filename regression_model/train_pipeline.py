@@ -31,13 +31,13 @@ from regression_model.config.core import (
     package_version,
 )
 from regression_model.export_onnx import export_onnx
+from regression_model.hashing import file_sha256
 from regression_model.onnx_parity import OnnxParityError, check_onnx_parity
 from regression_model.pipeline import build_pipeline
 from regression_model.predict import ONNX_SHA256_KEY, verified_onnx
 from regression_model.processing.artifacts import (
     ArtifactIntegrityError,
     ArtifactPaths,
-    file_sha256,
     save_pipeline,
     verify_artifact,
 )

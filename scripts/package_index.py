@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urljoin, urlparse
 
-from regression_model.processing.artifacts import file_sha256
+from regression_model.hashing import file_sha256
 from regression_model.provenance import WHEEL_SOURCES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -21,9 +21,9 @@ from regression_model.config.core import (
     package_version,
     parse_config,
 )
+from regression_model.hashing import file_sha256
 from regression_model.processing.artifacts import (
     ArtifactPaths,
-    file_sha256,
     load_pipeline,
 )
 from regression_model.processing.snapshot import recorded_provenance

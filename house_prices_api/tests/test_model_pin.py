@@ -22,7 +22,7 @@ from servers import API_DIR, REPO_ROOT, free_port
 from stand_in_wheels import stand_in_wheel as make_stand_in_wheel
 from stand_in_wheels import wheel_name
 
-from regression_model.processing.artifacts import file_sha256
+from regression_model.hashing import file_sha256
 from scripts.package_index import (
     publish,
     published_sha256,

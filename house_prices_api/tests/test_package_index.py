@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 import zipfile
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 from servers import REPO_ROOT, free_port
 
-from regression_model.processing.artifacts import file_sha256
+from regression_model.hashing import file_sha256
 from scripts.package_index import (
     PublishError,
     build_wheel,
@@ -55,6 +57,24 @@ def test_the_wheel_builds_byte_for_byte_again(built_wheel: Path, tmp_path: Path)
     with zipfile.ZipFile(rebuilt) as archive:
         assert not [n for n in archive.namelist() if "left_over" in n]
         assert {item.date_time for item in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_the_index_script_runs_on_the_standard_library_alone(tmp_path: Path) -> None:
+    # `python -m scripts.package_index stop` (and start, publish's checks) must work
+    # from any Python 3.11, e.g. the one holding only tox: no site-packages at all.
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from scripts.package_index import main; "
+        "sys.exit(main(['stop', '--dir', sys.argv[2]]))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, str(REPO_ROOT), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "no local index was running"
 
 
 @pytest.fixture

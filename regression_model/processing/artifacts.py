@@ -8,7 +8,6 @@ that only verifies or serves an exported graph never loads them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from regression_model.config.core import TRAINED_MODEL_DIR
+from regression_model.hashing import file_sha256
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -25,15 +25,6 @@ ARTIFACT_SUFFIXES = (".pkl", ".json", ".onnx")
 
 class ArtifactIntegrityError(RuntimeError):
     """The trained artifact is missing, truncated or not the one training wrote."""
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

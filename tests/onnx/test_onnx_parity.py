@@ -14,6 +14,7 @@ from sklearn.pipeline import Pipeline
 
 from regression_model import train_pipeline
 from regression_model.config.core import AppConfig
+from regression_model.hashing import file_sha256
 from regression_model.onnx_parity import (
     PERTURBED_ROWS,
     OnnxParityError,
@@ -21,7 +22,7 @@ from regression_model.onnx_parity import (
     perturbed_records,
 )
 from regression_model.predict import ONNX_SHA256_KEY
-from regression_model.processing.artifacts import ArtifactPaths, file_sha256
+from regression_model.processing.artifacts import ArtifactPaths
 from regression_model.processing.validation import rows_from_input
 from regression_model.scoring import OnnxScorer, PipelineScorer
 

@@ -12,10 +12,10 @@ import joblib
 import pytest
 from sklearn.pipeline import Pipeline
 
+from regression_model.hashing import file_sha256
 from regression_model.processing.artifacts import (
     ArtifactIntegrityError,
     ArtifactPaths,
-    file_sha256,
     load_metadata,
     load_pipeline,
     save_pipeline,
