@@ -29,6 +29,7 @@ from scripts.package_index import (
     REPO_ROOT,
     build_wheel,
     index_is_up,
+    install_model,
     is_loopback,
     local_index_url,
     publish,
@@ -38,7 +39,6 @@ from scripts.package_index import (
 )
 
 DIFFERENTIAL_DIR = REPO_ROOT / "differential"
-INSTALL_MODEL_SCRIPT = REPO_ROOT / "house_prices_api" / "bin" / "install-model"
 SERVICE_PIN_FILE = REPO_ROOT / "house_prices_api" / "requirements-model.txt"
 PIN_LINE = re.compile(r"^ames-house-price-model==\S+ --hash=sha256:[0-9a-f]{64}$", re.M)
 RUNTIME_REQUIREMENTS = REPO_ROOT / "requirements" / "runtime.txt"
@@ -52,17 +52,7 @@ def install_release(venv_dir: Path, index_url: str, version: str, sha256: str) -
         [str(python), "-m", "pip", "install", "--quiet", "-r", str(RUNTIME_REQUIREMENTS)],
         check=True,
     )
-    subprocess.run(
-        [str(INSTALL_MODEL_SCRIPT), "--quiet"],
-        check=True,
-        env={
-            **os.environ,
-            "PYTHON": str(python),
-            "MODEL_INDEX_URL": index_url,
-            "MODEL_VERSION": version,
-            "MODEL_SHA256": sha256,
-        },
-    )
+    install_model(python, index_url, version, sha256, "--quiet")
     return python
 
 

@@ -48,6 +48,7 @@ from regression_model.provenance import WHEEL_SOURCES
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "ames-house-price-model"
 DEFAULT_INDEX_DIR = REPO_ROOT / ".package-index"
+INSTALL_MODEL_SCRIPT = REPO_ROOT / "house_prices_api" / "bin" / "install-model"
 DEFAULT_INDEX_PORT = 8080
 PID_FILE = "pypiserver.pid"
 LOG_FILE = "pypiserver.log"
@@ -188,6 +189,27 @@ def build_wheel(outdir: Path) -> Path:
     if len(wheels) != 1:
         raise PublishError(f"expected one wheel in {outdir}, found {wheels}")
     return wheels[0]
+
+
+def install_model(
+    python: Path, index_url: str, version: str, sha256: str, *pip_args: str
+) -> None:
+    """Install the model's ``version`` into ``python``'s environment (bin/install-model).
+
+    From ``index_url`` only, and only a file whose SHA-256 is ``sha256`` (the
+    index's copy of the build just published: see ``published_sha256``).
+    """
+    subprocess.run(
+        [str(INSTALL_MODEL_SCRIPT), *pip_args],
+        check=True,
+        env={
+            **os.environ,
+            "PYTHON": str(python),
+            "MODEL_INDEX_URL": index_url,
+            "MODEL_VERSION": version,
+            "MODEL_SHA256": sha256,
+        },
+    )
 
 
 def wheel_content(wheel: Path) -> frozenset[str]:

@@ -29,6 +29,7 @@ from scripts.package_index import (
     DEFAULT_INDEX_PORT,
     REPO_ROOT,
     build_wheel,
+    install_model,
     publish,
     published_sha256,
     start_local_index,
@@ -37,7 +38,6 @@ from scripts.package_index import (
 
 API_DIR = REPO_ROOT / "house_prices_api"
 START_SCRIPT = API_DIR / "bin" / "start"
-INSTALL_MODEL_SCRIPT = API_DIR / "bin" / "install-model"
 DEFAULT_VENV = REPO_ROOT / ".tox" / "serve-api"
 # Variables that would let the server import something other than the venv's packages.
 LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
@@ -63,21 +63,6 @@ def ensure_api_env(venv_dir: Path) -> Path:
         check=True,
     )  # fmt: skip
     return python
-
-
-def install_model(python: Path, index_url: str, version: str, sha256: str) -> None:
-    """Install the model wheel into the API's env: from ``index_url`` only, by hash."""
-    subprocess.run(
-        [str(INSTALL_MODEL_SCRIPT)],
-        check=True,
-        env={
-            **os.environ,
-            "PYTHON": str(python),
-            "MODEL_INDEX_URL": index_url,
-            "MODEL_VERSION": version,
-            "MODEL_SHA256": sha256,
-        },
-    )
 
 
 def service_env(venv_dir: Path, host: str, port: int) -> dict[str, str]:
