@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         description="Most seconds a client may take to send a request body (408 "
         "after), so a slow or stalled upload cannot hold a connection forever.",
     )
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's own OpenTelemetry spans, metrics and logs for each "
+        "request, sent to the process's global providers once they are configured "
+        "(e.g. by opentelemetry-instrument). Off by default: FastAPI would otherwise "
+        "look for configured providers on every request.",
+    )
     scorer_backend: ScorerBackend = Field(
         "onnx",
         description="'onnx' (default: the exported graph, no pickle, no pandas) or "

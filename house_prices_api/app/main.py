@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from loguru import logger
 
 from app import __version__
@@ -31,6 +32,8 @@ from app.prediction_pool import create_prediction_pool
 from app.schemas import BODY_TIMEOUT_RESPONSE
 
 API_PREFIX = "/api/v1"
+# FastAPI's native OpenTelemetry, all three signals off (see Settings.opentelemetry).
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 DESCRIPTION = """\
 Sale-price predictions for houses in Ames, Iowa, from the versioned
 `ames-house-price-model` package.
@@ -70,19 +73,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.prediction_pool = create_prediction_pool()
-    app.include_router(home.router)
-    app.include_router(health.router, prefix=API_PREFIX)
     # Keys guard predictions only; health, docs and the home page stay open.
-    app.include_router(
-        predict.router,
+    predict.add_predict_route(
+        app.router,
         prefix=API_PREFIX,
-        dependencies=[Depends(require_api_key)] if settings.api_keys else None,
+        dependencies=[Depends(require_api_key)] if settings.api_keys else [],
         responses=BODY_TIMEOUT_RESPONSE
         | (UNAUTHORIZED_RESPONSE if settings.api_keys else {}),
     )
+    # After the prediction route, which most requests are for: routes match in order.
+    app.include_router(home.router)
+    app.include_router(health.router, prefix=API_PREFIX)
     install_error_handlers(app)
     # Added innermost first: a request meets RequestContext, CORS, the 500 guard,
     # then the size cap.

@@ -121,6 +121,13 @@ def _check_body_headers(request: Request) -> None:
         )
 
 
+def strict_request(request: Request) -> StrictJSONRequest:
+    """``request`` as a ``StrictJSONRequest``, after the 415 checks on its headers."""
+    if request.method in {"POST", "PUT", "PATCH"}:
+        _check_body_headers(request)
+    return StrictJSONRequest(request.scope, request.receive)
+
+
 class StrictJSONRoute(APIRoute):
     """A route that accepts only uncompressed JSON bodies, parsed strictly."""
 
@@ -128,8 +135,6 @@ class StrictJSONRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
-            if request.method in {"POST", "PUT", "PATCH"}:
-                _check_body_headers(request)
-            return await handler(StrictJSONRequest(request.scope, request.receive))
+            return await handler(strict_request(request))
 
         return strict_handler

@@ -56,6 +56,16 @@ def is_valid_key(given: str | None, keys: Sequence[SecretStr]) -> bool:
     return matched and given is not None
 
 
+def ensure_valid_key(given: str | None, keys: Sequence[SecretStr]) -> None:
+    """Raise the 401 unless ``given`` is one of ``keys`` (``None``: no key sent)."""
+    if not is_valid_key(given, keys):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=UNAUTHORIZED_DETAIL,
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+        )
+
+
 async def require_api_key(
     settings: SettingsDep,
     given: Annotated[str | None, Security(api_key_header)],
@@ -65,9 +75,4 @@ async def require_api_key(
     ``async`` so that FastAPI runs it on the loop: a few microseconds of
     hashing cost less than a hop to the thread pool.
     """
-    if not is_valid_key(given, settings.api_keys):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail=UNAUTHORIZED_DETAIL,
-            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
-        )
+    ensure_valid_key(given, settings.api_keys)
