@@ -340,26 +340,35 @@ def balanced_connections(
 
     Each worker's event loop accepts every connection waiting when it wakes,
     so 8 connections opened at once often all land on one worker, which no
-    load balancer in front of many clients would do. With several workers
-    the connections are reopened (up to ``--balance-tries`` times) until no
-    worker holds more than its share; the table shows where they landed.
+    load balancer in front of many clients would do. So connections are
+    opened one at a time, and one that lands on a worker already holding its
+    share is closed and opened again (at most ``--balance-tries`` times in
+    all); the table shows where they landed.
     """
     share = -(-count // len(pids))
-    for attempt in range(args.balance_tries):
-        clients = open_connections(port, count, request)
-        try:
-            run_load(clients, request, duration=args.warmup, max_requests=10_000)
-            spread = connections_per_worker(port, clients, pids)
-        except BaseException:
-            for client in clients:
+    held = [0] * len(pids)
+    clients: list[socket.socket] = []
+    retries = 0
+    try:
+        while len(clients) < count:
+            client = open_connections(port, 1, request)[0]
+            owner = connections_per_worker(port, [client], pids)
+            worker = owner.index(1) if 1 in owner else None
+            misplaced = worker is None or held[worker] >= share
+            if misplaced and retries < args.balance_tries:
+                retries += 1
                 client.close()
-            raise
-        if max(spread) <= share or attempt == args.balance_tries - 1:
-            return clients, spread
+                continue
+            clients.append(client)
+            if worker is not None:
+                held[worker] += 1
+        run_load(clients, request, duration=args.warmup, max_requests=10_000)
+        spread = connections_per_worker(port, clients, pids)
+    except BaseException:
         for client in clients:
             client.close()
-        time.sleep(0.1)
-    raise ValueError("--balance-tries must be at least 1")
+        raise
+    return clients, spread
 
 
 def measure(
@@ -441,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=BACKENDS)
     parser.add_argument("--workers", nargs="+", type=int, default=WORKERS)
     parser.add_argument(
-        "--balance-tries", type=int, default=20, help="reopenings to spread connections"
+        "--balance-tries", type=int, default=200, help="reopenings to spread connections"
     )
     args = parser.parse_args(argv)
     print(f"start: {load_average()}; {os.cpu_count()} cores")

@@ -1,4 +1,4 @@
-"""The HTTP protocol: Nagle's algorithm off with any number of workers; heads capped."""
+"""The HTTP protocol: Nagle off with any number of workers; heads capped; one write."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app.http_protocol import disable_nagle
+from app.http_protocol import NoDelayHttpToolsProtocol, disable_nagle
 from servers import START_SCRIPT, RunningServer, start_server
+from starlette.types import Receive, Scope, Send
+from uvicorn.config import Config
+from uvicorn.server import ServerState
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
 
@@ -153,3 +156,91 @@ def test_a_head_under_the_cap_is_served_and_kept_alive(
 
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert answer.endswith(b"<still open>")
+
+
+class _RecordingTransport(asyncio.Transport):
+    """A connection's transport that keeps what is written to it, write by write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"sockname": ("127.0.0.1", 8001), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+
+async def _hello(scope: Scope, receive: Receive, send: Send) -> None:
+    """An ASGI app answering every request with 200 and ``hello``."""
+    if scope["method"] == "POST":
+        await receive()  # reads the body (and triggers 100 Continue when expected)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", b"5"), (b"content-type", b"text/plain")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+def _writes_for(request: bytes) -> list[bytes]:
+    """What ``NoDelayHttpToolsProtocol`` writes, write by write, to answer ``request``."""
+
+    async def scenario() -> list[bytes]:
+        config = Config(app=_hello, lifespan="off", log_level="warning")
+        config.load()
+        protocol = NoDelayHttpToolsProtocol(
+            config, ServerState(), {}, asyncio.get_running_loop()
+        )
+        transport = _RecordingTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(request)
+        for _ in range(200):
+            await asyncio.sleep(0.005)
+            if b"".join(transport.writes).endswith(b"hello"):
+                break
+        protocol.connection_lost(None)
+        return transport.writes
+
+    return asyncio.run(scenario())
+
+
+def test_a_response_head_is_written_with_its_body_in_one_write() -> None:
+    writes = _writes_for(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}")
+
+    assert len(writes) == 1
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[0].endswith(b"\r\n\r\nhello")
+
+
+def test_100_continue_still_goes_out_at_once_and_alone() -> None:
+    writes = _writes_for(
+        b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+        b"Expect: 100-continue\r\n\r\n{}"
+    )
+
+    assert writes[0] == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert len(writes) == 2
+    assert writes[1].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[1].endswith(b"hello")
+
+
+def test_a_head_without_a_body_write_is_not_held_back() -> None:
+    # uvicorn writes no body for HEAD: the held head goes out on the loop's next turn
+    writes = _writes_for(b"HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n")
+
+    assert len(writes) == 1
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[0].endswith(b"\r\n\r\n")
