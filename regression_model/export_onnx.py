@@ -17,10 +17,15 @@ before any graph ships.
 
 The graph's contract, which ``OnnxScorer`` and the Node example follow:
 
-* one input per raw feature, named as its Kaggle column, shape ``[N]``; the
-  label features (``MSSubClass`` included, as the pipeline casts it to a
-  label) are strings with ``""`` for missing, the others doubles with NaN for
-  missing;
+* two inputs, one row per raw feature and one column per house:
+  ``numbers``, doubles ``[len(numbers), N]`` with NaN for missing, and
+  ``labels``, strings ``[len(labels), N]`` with ``""`` for missing (the
+  label features, ``MSSubClass`` included, as the pipeline casts it to a
+  label). Which Kaggle column each row holds is in the model's metadata
+  (``metadata_props``): ``numbers`` and ``labels``, comma-separated, in row
+  order, and ``features``, every feature in the model's order. Two arrays
+  instead of one per column: onnxruntime converts each input separately,
+  which cost more than the arithmetic for one house;
 * one output, ``log_price``, double ``[N]``;
 * a row the pipeline refuses to score (a required number missing, a grade
   without a mapping, a non-positive number under a log) gets a non-finite
@@ -55,6 +60,14 @@ from sklearn.linear_model import Lasso
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Binarizer, MinMaxScaler
 
+from regression_model.onnx_contract import (
+    FEATURES_KEY,
+    LABELS_INPUT,
+    LABELS_KEY,
+    NUMBERS_INPUT,
+    NUMBERS_KEY,
+    OUTPUT_NAME,
+)
 from regression_model.processing.features import (
     CategoricalLabelCaster,
     FeatureSelector,
@@ -63,7 +76,6 @@ from regression_model.processing.features import (
     TemporalVariableTransformer,
 )
 
-OUTPUT_NAME = "log_price"
 MISSING_TEXT = ""
 # onnxruntime-web and older runtimes read these: IR 9 is the lowest IR version
 # that allows ai.onnx.ml opset 4, the first whose LabelEncoder outputs doubles.
@@ -409,14 +421,6 @@ def _label_encoder(name: str, table: LabelCodes) -> onnx.NodeProto:
     )
 
 
-def _stack(columns: list[str], output: str) -> list[onnx.NodeProto]:
-    """Stack 1-D columns ``[N]`` into one ``[len(columns), N]`` block."""
-    return [
-        helper.make_node("Concat", columns, [f"{output}_flat"], axis=0),
-        helper.make_node("Reshape", [f"{output}_flat", f"{output}_shape"], [output]),
-    ]
-
-
 def _log_nodes(rows: int) -> list[onnx.NodeProto]:
     """``logged = log(to_log)``, computed the same way for every row of every batch.
 
@@ -461,10 +465,7 @@ def _numeric_nodes(plan: ExportPlan) -> list[onnx.NodeProto]:
     terms, so no house's sum depends on the others in the batch.
     """
     node = helper.make_node
-    nodes = [
-        *_stack(plan.numeric_columns, "numeric"),
-        node("IsNaN", ["numeric"], ["numeric_missing"]),
-    ]
+    nodes = [node("IsNaN", [NUMBERS_INPUT], ["numeric_missing"])]
     groups = [
         (size, block)
         for size, block in (
@@ -476,10 +477,10 @@ def _numeric_nodes(plan: ExportPlan) -> list[onnx.NodeProto]:
     ]
     if len(groups) > 1:
         nodes.append(
-            node("Split", ["numeric", "group_sizes"], [b for _, b in groups], axis=0)
+            node("Split", [NUMBERS_INPUT, "group_sizes"], [b for _, b in groups], axis=0)
         )
     else:
-        nodes.append(node("Identity", ["numeric"], [groups[0][1]]))
+        nodes.append(node("Identity", [NUMBERS_INPUT], [groups[0][1]]))
     blocks = []
     if plan.logged:
         nodes += _log_nodes(len(plan.logged))
@@ -508,35 +509,53 @@ def _numeric_nodes(plan: ExportPlan) -> list[onnx.NodeProto]:
 def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
     """The ONNX model that computes ``plan`` (its contract: the module docstring)."""
     sizes = [len(plan.logged), len(plan.binarized), len(plan.plain)]
-    numeric = len(plan.numeric_columns)
+    labels = plan.label_columns
     initializers = [
-        _constant("numeric_shape", [len(plan.numeric_columns), -1], np.int64),
         _constant("group_sizes", [size for size in sizes if size], np.int64),
         _constant("binarize_threshold", plan.binarize_threshold.reshape(-1, 1)),
-        _constant("numeric_weights", plan.weights[:numeric].reshape(-1, 1)),
+        _constant(
+            "numeric_weights", plan.weights[: len(plan.numeric_columns)].reshape(-1, 1)
+        ),
         _constant("missing_contributions", plan.missing_contributions().reshape(-1, 1)),
         _constant("bias", [plan.bias]),
         _constant("zero", [0], np.int64),
+        _constant("label_rows", [1] * len(labels), np.int64),
+        _constant("one_row_per_house", [-1], np.int64),
         *_log_constants(len(plan.logged)),
     ]
+    # Each label's row of ``labels`` ([1, N]) through its table; the terms'
+    # sum broadcasts to [1, N], flattened to one price per house.
+    splits = (
+        [helper.make_node("Split", [LABELS_INPUT, "label_rows"], labels, axis=0)]
+        if len(labels) > 1
+        else [helper.make_node("Identity", [LABELS_INPUT], labels)] * len(labels)
+    )
     nodes = [
         *_numeric_nodes(plan),
-        *(
-            _label_encoder(name, plan.label_contributions(name))
-            for name in plan.label_columns
-        ),
+        *splits,
+        *(_label_encoder(name, plan.label_contributions(name)) for name in labels),
         helper.make_node(
             "Sum",
-            ["bias", "numeric_sum", *(f"{name}__term" for name in plan.label_columns)],
-            [OUTPUT_NAME],
+            ["bias", "numeric_sum", *(f"{name}__term" for name in labels)],
+            ["log_price_row"],
+        ),
+        helper.make_node(
+            "Reshape", ["log_price_row", "one_row_per_house"], [OUTPUT_NAME]
         ),
     ]
-    label_set = set(plan.label_columns)
     inputs = [
         helper.make_tensor_value_info(
-            name, TensorProto.STRING if name in label_set else TensorProto.DOUBLE, ["N"]
-        )
-        for name in plan.features
+            NUMBERS_INPUT, TensorProto.DOUBLE, [len(plan.numeric_columns), "N"]
+        ),
+        *(
+            [
+                helper.make_tensor_value_info(
+                    LABELS_INPUT, TensorProto.STRING, [len(labels), "N"]
+                )
+            ]
+            if labels
+            else []
+        ),
     ]
     graph = helper.make_graph(
         nodes,
@@ -555,6 +574,14 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
         producer_name="regression_model.export_onnx",
         doc_string=doc_string,
     )
+    helper.set_model_props(
+        model,
+        {
+            FEATURES_KEY: ",".join(plan.features),
+            NUMBERS_KEY: ",".join(plan.numeric_columns),
+            LABELS_KEY: ",".join(labels),
+        },
+    )
     onnx.checker.check_model(model, full_check=True)
     return model
 
@@ -563,7 +590,8 @@ def export_onnx(pipeline: Pipeline, path: Path) -> None:
     """Write the fitted ``pipeline`` as an ONNX graph to ``path``."""
     model = build_model(
         plan_export(pipeline),
-        doc_string="log(SalePrice) of an Ames house; one input per Kaggle column",
+        doc_string="log(SalePrice) of Ames houses; inputs: one row per Kaggle column "
+        "(named in metadata_props), one column per house",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(model, path)

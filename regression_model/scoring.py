@@ -17,6 +17,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from regression_model.onnx_contract import (
+    FEATURES_KEY,
+    LABELS_INPUT,
+    LABELS_KEY,
+    NUMBERS_INPUT,
+    NUMBERS_KEY,
+)
+
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
@@ -126,18 +134,15 @@ def columns_of(
 
 
 class OnnxScorer:
-    """The exported graph run by onnxruntime, fed one plain array per column.
+    """The exported graph run by onnxruntime, fed two plain arrays.
 
-    No pandas and no scikit-learn: columns become NumPy arrays (labels as
-    text, ``""`` for missing; numbers as float64, NaN for missing) and one
-    ``InferenceSession.run`` scores the batch. One thread each for intra- and
-    inter-op work: rows are few per call and the service scales by processes.
-
-    The per-column metadata (which inputs are labels, which numbers, the
-    output's name) is read from the graph once, here. All number columns
-    become one 2-D array in one NumPy call and all label columns another, and
-    each input is a row of it (a view, no copy): 38 separate conversions
-    cost more than the graph itself on one row.
+    No pandas and no scikit-learn: the number columns become one float64
+    array (NaN for missing) and the label columns one array of text (``""``
+    for missing), one row per column in the order the graph's metadata
+    names, one column per house (``export_onnx``'s contract); one
+    ``InferenceSession.run`` scores the batch. One thread each for intra-
+    and inter-op work: rows are few per call and the service scales by
+    processes.
     """
 
     def __init__(self, model: Path | str | bytes) -> None:
@@ -151,16 +156,22 @@ class OnnxScorer:
         self._session = ort.InferenceSession(
             source, sess_options=options, providers=["CPUExecutionProvider"]
         )
-        inputs = self._session.get_inputs()
-        self._features = [node.name for node in inputs]
-        self._label_names = [n.name for n in inputs if n.type == "tensor(string)"]
-        self._number_names = [n.name for n in inputs if n.type != "tensor(string)"]
+        names = self._session.get_modelmeta().custom_metadata_map
+        self._features = _names(names.get(FEATURES_KEY, ""))
+        self._number_names = _names(names.get(NUMBERS_KEY, ""))
+        self._label_names = _names(names.get(LABELS_KEY, ""))
+        inputs = {node.name for node in self._session.get_inputs()}
+        expected = {NUMBERS_INPUT} | ({LABELS_INPUT} if self._label_names else set())
+        if inputs != expected or not self._number_names:
+            raise ValueError(
+                f"the graph's inputs {sorted(inputs)} and metadata do not follow "
+                f"the contract of two inputs {sorted(expected)} named row by row"
+            )
         self._outputs = [self._session.get_outputs()[0].name]
         # ``InferenceSession.run`` re-checks on every call that the feed names
-        # every input (a list scan per input) and holds no foreign OrtValue:
-        # a third of a one-row call. The feed built here always has exactly the
-        # graph's inputs, as NumPy arrays, so call the binding's ``run`` (same
-        # arguments) where this onnxruntime has it.
+        # every input and holds no foreign OrtValue; the feed built here always
+        # has exactly the graph's inputs, as NumPy arrays, so call the
+        # binding's ``run`` (same arguments) where this onnxruntime has it.
         self._run = getattr(self._session, "_sess", self._session).run
 
     @property
@@ -169,12 +180,11 @@ class OnnxScorer:
 
     def graph_inputs(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
         """The graph's inputs for ``columns`` (one equally long sequence per feature)."""
-        feed: dict[str, np.ndarray] = {}
-        if self._number_names:
-            numbers = np.array(
+        feed = {
+            NUMBERS_INPUT: np.array(
                 [columns[name] for name in self._number_names], dtype=np.float64
             )
-            feed.update(zip(self._number_names, numbers, strict=True))
+        }
         if self._label_names:
             labels = [columns[name] for name in self._label_names]
             if len(labels[0]) < BULK_VALUES:  # a few rows: one pass over every value
@@ -182,7 +192,7 @@ class OnnxScorer:
                 texts = np.array(flat, dtype=object).reshape(len(labels), -1)
             else:
                 texts = np.array([label_texts(column) for column in labels], dtype=object)
-            feed.update(zip(self._label_names, texts, strict=True))
+            feed[LABELS_INPUT] = texts
         return feed
 
     def columns(self, records: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -222,6 +232,10 @@ class OnnxScorer:
         return finite_log_prices(
             np.asarray(self._run(self._outputs, dict(columns), None)[0])
         )
+
+
+def _names(joined: str) -> list[str]:
+    return joined.split(",") if joined else []
 
 
 def finite_log_prices(log_prices: np.ndarray) -> np.ndarray:

@@ -15,10 +15,17 @@ from sklearn.pipeline import Pipeline
 from regression_model.config.core import AppConfig
 from regression_model.export_onnx import (
     IR_VERSION,
-    OUTPUT_NAME,
     UnsupportedPipelineError,
     export_onnx,
     plan_export,
+)
+from regression_model.onnx_contract import (
+    FEATURES_KEY,
+    LABELS_INPUT,
+    LABELS_KEY,
+    NUMBERS_INPUT,
+    NUMBERS_KEY,
+    OUTPUT_NAME,
 )
 from regression_model.pipeline import build_pipeline
 from regression_model.processing.artifacts import ArtifactPaths
@@ -46,19 +53,27 @@ def test_graph_is_valid_onnx_that_older_runtimes_read(
     assert opsets == {"": 17, "ai.onnx.ml": 4}
 
 
-def test_graph_reads_one_typed_input_per_feature(
+def test_graph_reads_two_typed_inputs_named_row_by_row_in_its_metadata(
     packaged_graph: onnx.ModelProto, config: AppConfig
 ) -> None:
     labels = set(label_columns(config))
     inputs = {
-        value.name: value.type.tensor_type.elem_type
+        value.name: (
+            value.type.tensor_type.elem_type,
+            [dim.dim_value or dim.dim_param for dim in value.type.tensor_type.shape.dim],
+        )
         for value in packaged_graph.graph.input
     }
-    assert list(inputs) == config.model.features
-    assert {name for name, kind in inputs.items() if kind == TensorProto.STRING} == labels
-    assert {name for name, kind in inputs.items() if kind == TensorProto.DOUBLE} == (
-        set(config.model.features) - labels
-    )
+    names = {prop.key: prop.value.split(",") for prop in packaged_graph.metadata_props}
+    # one row per column, named in the metadata; every feature exactly once
+    assert names[FEATURES_KEY] == config.model.features
+    assert set(names[LABELS_KEY]) == labels
+    assert set(names[NUMBERS_KEY]) == set(config.model.features) - labels
+    assert len(names[NUMBERS_KEY]) + len(names[LABELS_KEY]) == len(config.model.features)
+    assert inputs == {
+        NUMBERS_INPUT: (TensorProto.DOUBLE, [len(names[NUMBERS_KEY]), "N"]),
+        LABELS_INPUT: (TensorProto.STRING, [len(names[LABELS_KEY]), "N"]),
+    }
     (output,) = packaged_graph.graph.output
     assert output.name == OUTPUT_NAME
     assert output.type.tensor_type.elem_type == TensorProto.DOUBLE
@@ -70,7 +85,13 @@ def test_each_label_column_is_one_label_encoder(
     encoders = [
         node for node in packaged_graph.graph.node if node.op_type == "LabelEncoder"
     ]
+    (split,) = [
+        node
+        for node in packaged_graph.graph.node
+        if node.op_type == "Split" and node.input[0] == LABELS_INPUT
+    ]
     assert sorted(node.input[0] for node in encoders) == sorted(label_columns(config))
+    assert sorted(split.output) == sorted(label_columns(config))
     assert all(node.domain == "ai.onnx.ml" for node in encoders)
 
 

@@ -1,0 +1,16 @@
+"""The names the exported graph and its readers agree on (see ``export_onnx``).
+
+A module of its own, with no imports, so that the serving side
+(``scoring.OnnxScorer``) reads the same names as the exporter without
+importing the exporter's scikit-learn and feature-engine.
+"""
+
+OUTPUT_NAME = "log_price"
+NUMBERS_INPUT = "numbers"
+LABELS_INPUT = "labels"
+# metadata_props keys: Kaggle column names, comma-separated. ``numbers`` and
+# ``labels`` name the rows of the inputs of the same name, in order;
+# ``features`` names every feature, in the model's order.
+FEATURES_KEY = "features"
+NUMBERS_KEY = "numbers"
+LABELS_KEY = "labels"
