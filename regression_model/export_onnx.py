@@ -4,7 +4,8 @@ Why by hand and not with a converter: the pipeline holds custom transformers
 (label casting, rare-label grouping with fallback buckets) that no converter
 knows, and most of it collapses into very little. Every categorical column's
 whole chain (impute -> group rare labels -> ordinal code, or impute -> grade
-mapping) is one lookup table, so one ``ai.onnx.ml`` LabelEncoder per column.
+mapping) is one lookup table; all of them are read through one shared
+vocabulary (one ``ai.onnx.ml`` LabelEncoder and one ``Gather``).
 Numeric columns keep a few element-wise ops (log, binarize). What follows
 is linear (the elapsed-time difference, the MinMax scaling, the Lasso), so
 it folds into one weight per column and one bias: each label's table gives
@@ -78,7 +79,8 @@ from regression_model.processing.features import (
 
 MISSING_TEXT = ""
 # onnxruntime-web and older runtimes read these: IR 9 is the lowest IR version
-# that allows ai.onnx.ml opset 4, the first whose LabelEncoder outputs doubles.
+# that allows ai.onnx.ml opset 4 (the opset the Node example was checked with;
+# the one LabelEncoder, text to int64, would also run on opsets 1-3).
 OPSET = 17
 ML_OPSET = 4
 IR_VERSION = 9
@@ -408,17 +410,63 @@ def _constant(name: str, values: Any, dtype: type = np.float64) -> TensorProto:
     return numpy_helper.from_array(np.asarray(values, dtype=dtype), name)
 
 
-def _label_encoder(name: str, table: LabelCodes) -> onnx.NodeProto:
-    return helper.make_node(
-        "LabelEncoder",
-        [name],
-        [f"{name}__term"],
-        name=f"encode_{name}",
-        domain="ai.onnx.ml",
-        keys_strings=list(table.codes),
-        values_tensor=_constant("values", list(table.codes.values())),
-        default_tensor=_constant("default", [table.default]),
+def _label_block(plan: ExportPlan) -> tuple[list[onnx.NodeProto], list[TensorProto]]:
+    """Each label's term of the log-price, as ``{name}__term`` ``[1, N]``, in two lookups.
+
+    One ``LabelEncoder`` maps every label of the ``[len(labels), N]`` input to
+    its index in one vocabulary (every column's known texts; an unseen text
+    gets the index past the end), and one ``Gather`` reads each column's term
+    for that index from a ``[len(labels), len(vocabulary) + 1]`` table (a text
+    a column never knew, or an unseen one, gets that column's default). Two
+    nodes whatever the number of columns, where a table per column took a
+    ``Split`` of the text input (copying every string) and one encoder each.
+    The terms are then split into rows (doubles) for the final ``Sum``.
+    """
+    labels = plan.label_columns
+    tables = [plan.label_contributions(name) for name in labels]
+    vocabulary = sorted(set().union(*(table.codes for table in tables)))
+    width = len(vocabulary) + 1
+    terms = np.array(
+        [
+            [table.codes.get(text, table.default) for text in vocabulary]
+            + [table.default]
+            for table in tables
+        ],
+        dtype=np.float64,
     )
+    node = helper.make_node
+    nodes = [
+        node(
+            "LabelEncoder",
+            [LABELS_INPUT],
+            ["label_ids"],
+            name="label_vocabulary",
+            domain="ai.onnx.ml",
+            keys_strings=vocabulary,
+            values_int64s=list(range(len(vocabulary))),
+            default_int64=len(vocabulary),
+        ),
+        node("Add", ["label_ids", "label_table_offsets"], ["label_cells"]),
+        node("Gather", ["label_terms_table", "label_cells"], ["label_terms"], axis=0),
+        node(
+            "Split",
+            ["label_terms", "label_rows"],
+            [f"{name}__term" for name in labels],
+            axis=0,
+        )
+        if len(labels) > 1
+        else node("Identity", ["label_terms"], [f"{labels[0]}__term"]),
+    ]
+    constants = [
+        _constant("label_terms_table", terms.reshape(-1)),
+        _constant(
+            "label_table_offsets",
+            (np.arange(len(labels)) * width).reshape(-1, 1),
+            np.int64,
+        ),
+        _constant("label_rows", [1] * len(labels), np.int64),
+    ]
+    return nodes, constants
 
 
 def _log_nodes(rows: int) -> list[onnx.NodeProto]:
@@ -510,6 +558,7 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
     """The ONNX model that computes ``plan`` (its contract: the module docstring)."""
     sizes = [len(plan.logged), len(plan.binarized), len(plan.plain)]
     labels = plan.label_columns
+    label_nodes, label_constants = _label_block(plan) if labels else ([], [])
     initializers = [
         _constant("group_sizes", [size for size in sizes if size], np.int64),
         _constant("binarize_threshold", plan.binarize_threshold.reshape(-1, 1)),
@@ -519,21 +568,15 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
         _constant("missing_contributions", plan.missing_contributions().reshape(-1, 1)),
         _constant("bias", [plan.bias]),
         _constant("zero", [0], np.int64),
-        _constant("label_rows", [1] * len(labels), np.int64),
         _constant("one_row_per_house", [-1], np.int64),
+        *label_constants,
         *_log_constants(len(plan.logged)),
     ]
-    # Each label's row of ``labels`` ([1, N]) through its table; the terms'
-    # sum broadcasts to [1, N], flattened to one price per house.
-    splits = (
-        [helper.make_node("Split", [LABELS_INPUT, "label_rows"], labels, axis=0)]
-        if len(labels) > 1
-        else [helper.make_node("Identity", [LABELS_INPUT], labels)] * len(labels)
-    )
+    # The terms add up in a fixed order (bias, numbers, each label in turn),
+    # each house on its own; the [1, N] sum is flattened to one price per house.
     nodes = [
         *_numeric_nodes(plan),
-        *splits,
-        *(_label_encoder(name, plan.label_contributions(name)) for name in labels),
+        *label_nodes,
         helper.make_node(
             "Sum",
             ["bias", "numeric_sum", *(f"{name}__term" for name in labels)],

@@ -79,20 +79,35 @@ def test_graph_reads_two_typed_inputs_named_row_by_row_in_its_metadata(
     assert output.type.tensor_type.elem_type == TensorProto.DOUBLE
 
 
-def test_each_label_column_is_one_label_encoder(
-    packaged_graph: onnx.ModelProto, config: AppConfig
+def test_all_label_columns_are_read_through_one_vocabulary(
+    packaged_graph: onnx.ModelProto, packaged_pipeline: Pipeline
 ) -> None:
-    encoders = [
-        node for node in packaged_graph.graph.node if node.op_type == "LabelEncoder"
+    # Given the packaged graph and the plan it was built from
+    nodes = packaged_graph.graph.node
+    plan = plan_export(packaged_pipeline)
+    (encoder,) = [node for node in nodes if node.op_type == "LabelEncoder"]
+    (gather,) = [node for node in nodes if node.op_type == "Gather"]
+    table = next(
+        init for init in packaged_graph.graph.initializer if init.name == gather.input[0]
+    )
+    # Then one encoder reads the text input (no op copies the strings first) and
+    # the terms table holds, per column, each known text's term and the default
+    assert (encoder.domain, list(encoder.input)) == ("ai.onnx.ml", [LABELS_INPUT])
+    assert [node.op_type for node in nodes if LABELS_INPUT in node.input] == [
+        "LabelEncoder"
     ]
-    (split,) = [
-        node
-        for node in packaged_graph.graph.node
-        if node.op_type == "Split" and node.input[0] == LABELS_INPUT
-    ]
-    assert sorted(node.input[0] for node in encoders) == sorted(label_columns(config))
-    assert sorted(split.output) == sorted(label_columns(config))
-    assert all(node.domain == "ai.onnx.ml" for node in encoders)
+    vocabulary = next(
+        [text.decode() for text in attribute.strings]
+        for attribute in encoder.attribute
+        if attribute.name == "keys_strings"
+    )
+    terms = onnx.numpy_helper.to_array(table).reshape(len(plan.label_columns), -1)
+    for row, name in enumerate(plan.label_columns):
+        expected = plan.label_contributions(name)
+        column = dict(zip(vocabulary, terms[row], strict=False))
+        for text, term in expected.codes.items():
+            assert column[text] == term, (name, text)
+        np.testing.assert_equal(terms[row][-1], expected.default)
 
 
 def test_unseen_label_gets_the_code_of_its_rare_bucket(
