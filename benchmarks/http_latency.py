@@ -16,6 +16,11 @@ free 127.0.0.1 port and reports:
 * peak resident memory (``VmHWM``) of each worker process: the uvicorn
   process itself with one worker, its worker children with more.
 
+With ``--reference`` it then measures, the same way, a bare FastAPI app
+that only validates the rows (``bare_fastapi.py``, one worker, shown as
+``bare``): what FastAPI and uvicorn reach on this machine in the same run,
+the yardstick for the service's own figures.
+
 The rows are the example request from the service's own OpenAPI document,
 as a client would find it. The load comes from one thread driving every
 connection with ``selectors`` and prebuilt request bytes, a few microseconds
@@ -40,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +54,7 @@ from typing import IO, Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_SCRIPT = REPO_ROOT / "house_prices_api" / "bin" / "start"
 BACKENDS = ("onnx", "pipeline")
+REFERENCE = "bare"
 WORKERS = (1, 2)
 ROWS = (1, 100)
 CONNECTIONS = (1, 8)
@@ -78,6 +84,16 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     cold_start_s: float
+
+
+def reference_command(port: int) -> list[str]:
+    """A bare FastAPI app that only validates the rows (``bare_fastapi.py``)."""
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", "bare_fastapi:create_app",
+        "--app-dir", str(Path(__file__).resolve().parent), "--host", "127.0.0.1",
+        "--port", str(port), "--http", "httptools", "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
 
 
 def free_port() -> int:
@@ -152,15 +168,22 @@ def compiled_bytecode() -> Iterator[str]:
 
 @contextmanager
 def running_service(
-    backend: str, workers: int, log: IO[bytes], bytecode_cache: str
+    backend: str,
+    workers: int,
+    log: IO[bytes],
+    bytecode_cache: str,
+    command: Callable[[int], list[str]] | None = None,
 ) -> Iterator[Server]:
-    """The service on a free loopback port; stopped (its process group) on exit."""
+    """The service on a free loopback port; stopped (its process group) on exit.
+
+    ``command(port)`` starts another server instead (the reference app).
+    """
     port = free_port()
     env = service_env(backend, workers, port, bytecode_cache)
     started = time.perf_counter()
     process = subprocess.Popen(
-        [str(START_SCRIPT)], env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        command(port) if command else [str(START_SCRIPT)], env=env, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = started + 120
@@ -452,41 +475,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--balance-tries", type=int, default=200, help="reopenings to spread connections"
     )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help=f"also measure a bare FastAPI app that only validates ({REFERENCE})",
+    )
     args = parser.parse_args(argv)
     print(f"start: {load_average()}; {os.cpu_count()} cores")
     print(
         f"{'backend':>8} {'workers':>7} {'rows':>5} {'conns':>5} {'per worker':>10} "
         f"{'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'rows/s':>9}"
     )
+    runs: list[tuple[str, int, Callable[[int], list[str]] | None]] = [
+        (backend, workers, None) for backend in args.backends for workers in args.workers
+    ]
+    if args.reference:
+        runs.append((REFERENCE, 1, reference_command))
     servers = []
+    row: dict[str, Any] | None = None
     with tempfile.TemporaryFile() as log, compiled_bytecode() as cache:
-        for backend in args.backends:
-            for workers in args.workers:
-                with running_service(backend, workers, log, cache) as server:
-                    pids = serving_pids(server.process.pid, workers)
-                    row = example_row(server.port)
-                    for rows in ROWS:
-                        for connections in CONNECTIONS:
-                            result, spread = measure(
-                                server,
-                                pids,
-                                row,
-                                rows=rows,
-                                connections=connections,
-                                args=args,
-                            )
-                            placed = "+".join(map(str, spread))
-                            print(
-                                f"{backend:>8} {workers:>7} {result.rows:>5} "
-                                f"{result.connections:>5} {placed:>10} "
-                                f"{result.requests:>8} "
-                                f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} "
-                                f"{result.per_second:>8.0f} "
-                                f"{result.per_second * rows:>9.0f}",
-                                flush=True,
-                            )
-                    rss = [peak_rss_mib(pid) for pid in pids]
-                    servers.append((backend, workers, server.cold_start_s, rss))
+        for backend, workers, command in runs:
+            with running_service(backend, workers, log, cache, command) as server:
+                pids = serving_pids(server.process.pid, workers)
+                # The reference app has no examples: it gets the service's row.
+                row = row if command else example_row(server.port)
+                assert row is not None, "the reference runs after a service"
+                for rows in ROWS:
+                    for connections in CONNECTIONS:
+                        result, spread = measure(
+                            server, pids, row, rows=rows, connections=connections,
+                            args=args,
+                        )  # fmt: skip
+                        placed = "+".join(map(str, spread))
+                        print(
+                            f"{backend:>8} {workers:>7} {result.rows:>5} "
+                            f"{result.connections:>5} {placed:>10} "
+                            f"{result.requests:>8} "
+                            f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} "
+                            f"{result.per_second:>8.0f} "
+                            f"{result.per_second * rows:>9.0f}",
+                            flush=True,
+                        )
+                rss = [peak_rss_mib(pid) for pid in pids]
+                servers.append((backend, workers, server.cold_start_s, rss))
     print()
     print(
         f"{'backend':>8} {'workers':>7} {'cold start s':>12}  peak RSS per worker (MiB)"
