@@ -190,3 +190,19 @@ def test_a_browser_origin_may_send_the_key(
 
     assert preflight.status_code == 200
     assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower()
+
+
+def test_the_key_is_checked_before_the_body_is_parsed(keyed_client: TestClient) -> None:
+    # Given a wrong key on a request whose body is not even JSON
+    broken = keyed_client.post(
+        PREDICT,
+        content=b'{"inputs": [',
+        headers={"Content-Type": "application/json", "X-API-Key": "wrong"},
+    )
+    # Then the answer is the 401: an unauthenticated body is never parsed
+    assert broken.status_code == 401
+    # while what the headers alone decide (not JSON at all) still comes first
+    not_json = keyed_client.post(
+        PREDICT, content=b"x", headers={"Content-Type": "text/plain"}
+    )
+    assert not_json.status_code == 415
