@@ -19,16 +19,14 @@ The worktree is removed at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import http_latency as http
 
@@ -60,52 +58,28 @@ def worktree(revision: str) -> Iterator[Path]:
             )  # fmt: skip
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time the processes have used, in seconds."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
 def one_side(
     tree: Path,
     workers: int,
-    row: dict[str, object] | None,
+    row: dict[str, Any] | None,
     *,
     cache: str,
     args: argparse.Namespace,
     log: IO[bytes],
-) -> tuple[str, dict[str, object]]:
+) -> tuple[str, dict[str, Any]]:
     """Serve ``tree`` and load it; the figures as a line, and the row it used."""
     http.START_SCRIPT = tree / "house_prices_api" / "bin" / "start"
     os.environ["PYTHONPATH"] = str(tree)
     with http.running_service("onnx", workers, log, cache) as server:
         pids = http.serving_pids(server.process.pid, workers)
         row = row or http.example_row(server.port)
-        body = json.dumps({"inputs": [row]}).encode()
-        request = http.predict_request(server.port, body)
-        clients, spread = http.balanced_connections(
-            server.port, args.connections, pids, request, args
+        result, spread = http.measure(
+            server, pids, row, rows=1, connections=args.connections, args=args
         )
-        try:
-            client_start, server_start = time.process_time(), cpu_seconds(pids)
-            latencies, seconds = http.run_load(
-                clients, request, duration=args.seconds, max_requests=args.max_requests
-            )
-            client_cpu = time.process_time() - client_start
-            server_cpu = cpu_seconds(pids) - server_start
-        finally:
-            for client in clients:
-                client.close()
-    count = len(latencies)
-    p50 = http.percentile(sorted(latencies), 0.5) * 1000
     line = (
-        f"{count / seconds:9,.0f} req/s  p50 {p50:6.2f} ms  "
-        f"server {server_cpu / count * 1e6:5.0f} us/req  "
-        f"client {client_cpu / count * 1e6:4.0f} us/req  "
+        f"{result.per_second:9,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+        f"server {result.server_cpu_s / result.requests * 1e6:5.0f} us/req  "
+        f"client {result.client_cpu_s / result.requests * 1e6:4.0f} us/req  "
         f"per worker {'+'.join(map(str, spread))}"
     )
     return line, row
@@ -123,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--balance-tries", type=int, default=200)
     args = parser.parse_args(argv)
     print(f"start: {http.load_average()}; base {args.base} against this checkout")
-    row: dict[str, object] | None = None
+    row: dict[str, Any] | None = None
     with (
         worktree(args.base) as base,
         tempfile.TemporaryFile() as log,

@@ -71,6 +71,8 @@ class Result:
     seconds: float
     p50_ms: float
     p99_ms: float
+    server_cpu_s: float  # user + system time of the serving processes
+    client_cpu_s: float  # this process's, driving the load
 
     @property
     def per_second(self) -> float:
@@ -406,9 +408,12 @@ def measure(
     request = predict_request(server.port, json.dumps({"inputs": [row] * rows}).encode())
     clients, spread = balanced_connections(server.port, connections, pids, request, args)
     try:
+        client_start, server_start = time.process_time(), cpu_seconds(pids)
         latencies, seconds = run_load(
             clients, request, duration=args.seconds, max_requests=args.max_requests
         )
+        client_cpu = time.process_time() - client_start
+        server_cpu = cpu_seconds(pids) - server_start
     finally:
         for client in clients:
             client.close()
@@ -420,8 +425,20 @@ def measure(
         seconds=seconds,
         p50_ms=percentile(ordered, 0.50) * 1000,
         p99_ms=percentile(ordered, 0.99) * 1000,
+        server_cpu_s=server_cpu,
+        client_cpu_s=client_cpu,
     )
     return result, spread
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used, in seconds (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def children(pid: int) -> list[int]:
