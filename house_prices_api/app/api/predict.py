@@ -17,7 +17,7 @@ from app.api.deps import (
     SettingsDep,
     get_ready_model,
     get_settings,
-    served_model_of,
+    ready_model_of,
 )
 from app.config import Settings
 from app.logs import note_outcome
@@ -148,9 +148,9 @@ class PredictRoute(StrictJSONRoute):
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        full_handler = APIRoute.get_route_handler(self)
         if not dependency_calls(self.dependant) <= DIRECT_PATH_DEPENDENCIES:
             return super().get_route_handler()
+        full_handler = APIRoute.get_route_handler(self)
 
         async def handler(request: Request) -> Response:
             strict = strict_request(request)
@@ -190,8 +190,8 @@ async def direct_inputs(
     settings: Settings = app.state.settings
     if settings.api_keys:  # an empty header is no key, as for ``APIKeyHeader``
         ensure_valid_key(request.headers.get(API_KEY_HEADER) or None, settings.api_keys)
-    model = served_model_of(request)
-    if model is None or not model.ready:
+    model = ready_model_of(request)
+    if model is None:
         return None
     try:
         payload = await request.json()
