@@ -42,7 +42,6 @@ def packaged_paths() -> ArtifactPaths:
     return ArtifactPaths.for_version(config.app.pipeline_save_file, package_version())
 
 
-@lru_cache(maxsize=len(get_args(ScorerBackend)))
 def load_model(backend: ScorerBackend = "onnx") -> LoadedModel:
     """The packaged model with a scorer of ``backend``, verified, loaded once.
 
@@ -52,6 +51,12 @@ def load_model(backend: ScorerBackend = "onnx") -> LoadedModel:
     Raises ``ArtifactIntegrityError`` for a missing or tampered file and
     ``ValueError`` for an unknown backend.
     """
+    return _packaged_model(backend)
+
+
+@lru_cache(maxsize=len(get_args(ScorerBackend)))
+def _packaged_model(backend: ScorerBackend) -> LoadedModel:
+    """One cache entry per backend, however ``load_model`` was called."""
     return load_model_from(packaged_paths(), backend)
 
 
