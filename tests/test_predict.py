@@ -332,6 +332,7 @@ def test_extreme_but_legal_values_are_answered() -> None:
 # --- lazy loading -----------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_importing_predict_loads_no_model_and_no_heavy_library(tmp_path: Path) -> None:
     # Given a fresh interpreter, When regression_model.predict is imported
     code = (

@@ -77,6 +77,7 @@ def test_price_metrics_match_hand_computed_values() -> None:
 # --- what a training run records ---------------------------------------------------
 
 
+@pytest.mark.process
 def test_training_saves_the_artifact_and_metadata_it_returns(
     config: AppConfig, training_run: tuple[Path, ModelMetadata]
 ) -> None:
@@ -92,6 +93,7 @@ def test_training_saves_the_artifact_and_metadata_it_returns(
     assert recorded.artifact_sha256 == file_sha256(paths.pipeline)
 
 
+@pytest.mark.process
 def test_metadata_records_version_data_code_and_libraries(
     config: AppConfig, training_run: tuple[Path, ModelMetadata]
 ) -> None:
@@ -116,6 +118,7 @@ def test_metadata_records_version_data_code_and_libraries(
     assert recorded.config == config.model
 
 
+@pytest.mark.process
 def test_recorded_metrics_are_those_of_the_saved_model(
     config: AppConfig,
     training_run: tuple[Path, ModelMetadata],
@@ -135,6 +138,7 @@ def test_recorded_metrics_are_those_of_the_saved_model(
     assert 0.0 < metrics["r2"] < 1.0
 
 
+@pytest.mark.process
 def test_source_commit_is_the_last_commit_of_the_wheel_sources() -> None:
     # Given the checkout's history of the files the wheel is built from
     last = git_output("log", "-1", "--format=%H", "--", *WHEEL_SOURCES)
@@ -147,6 +151,7 @@ def test_source_commit_is_the_last_commit_of_the_wheel_sources() -> None:
 # --- reproducibility ------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_training_twice_gives_identical_artifacts_and_predictions(
     config: AppConfig,
     training_run: tuple[Path, ModelMetadata],
@@ -201,6 +206,7 @@ def sha_trained_in_fresh_process(output_dir: Path, *load_first: Path) -> str:
     return completed.stdout.strip()
 
 
+@pytest.mark.process
 def test_artifact_bytes_do_not_depend_on_what_the_process_did_before(
     config: AppConfig, training_run: tuple[Path, ModelMetadata], tmp_path: Path
 ) -> None:
@@ -216,6 +222,7 @@ def test_artifact_bytes_do_not_depend_on_what_the_process_did_before(
     assert after_load == fresh
 
 
+@pytest.mark.process
 def test_packaged_artifact_is_what_the_current_code_and_data_train(
     config: AppConfig,
     training_run: tuple[Path, ModelMetadata],
@@ -287,6 +294,7 @@ def test_training_refuses_a_snapshot_that_does_not_match_its_hashes(
     assert not output_dir.exists()
 
 
+@pytest.mark.process
 def test_training_replaces_other_versions_artifacts(
     config: AppConfig, tmp_path: Path
 ) -> None:
@@ -302,6 +310,7 @@ def test_training_replaces_other_versions_artifacts(
 # --- the command line -------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_cli_trains_into_the_given_folder_and_prints_the_metrics(
     config: AppConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -312,6 +321,7 @@ def test_cli_trains_into_the_given_folder_and_prints_the_metrics(
     assert f"{recorded.artifact_sha256}" in out
 
 
+@pytest.mark.process
 def test_cli_if_missing_keeps_a_valid_artifact_and_replaces_a_broken_one(
     config: AppConfig,
     training_run: tuple[Path, ModelMetadata],

@@ -118,6 +118,7 @@ def test_gate_names_the_record_that_differs(
         )
 
 
+@pytest.mark.process
 def test_training_records_the_graphs_hash_and_parity(
     training_run: tuple[Path, ModelMetadata], config: AppConfig
 ) -> None:
@@ -136,6 +137,7 @@ def test_training_records_the_graphs_hash_and_parity(
     assert parity.max_relative_difference <= 1e-9
 
 
+@pytest.mark.process
 def test_failing_gate_leaves_no_servable_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

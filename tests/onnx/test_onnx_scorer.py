@@ -153,6 +153,7 @@ def test_graph_without_a_recorded_hash_is_refused(copied_artifact: ArtifactPaths
         load_model_from(copied_artifact, "onnx")
 
 
+@pytest.mark.process
 def test_onnx_backend_imports_no_pandas_nor_scikit_learn(tmp_path: Path) -> None:
     # Given a fresh interpreter
     code = f"""
