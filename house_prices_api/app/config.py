@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from regression_model.predict import ScorerBackend
+from regression_model import ScorerBackend
 
 MEBIBYTE = 1024 * 1024
 # 10,000 rows of Kaggle's full 81-column CSV rows are about 16 MB of compact JSON;

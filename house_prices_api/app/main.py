@@ -1,8 +1,11 @@
-"""``create_app()``: the one way to build the service; uvicorn calls it (``--factory``).
+"""``create_app()``: the one way to build the service.
 
-Nothing happens at import: settings are read, logging configured and
-middleware installed when the factory runs, and the model is loaded in the
-lifespan handler, before the first request is accepted.
+``bin/start`` runs gunicorn's arbiter, whose uvicorn workers
+(``app.workers.ServiceWorker``, HTTP protocol ``app.http_protocol``) each
+call ``app.main:create_app()``. Nothing happens at import: settings are
+read, logging configured and middleware installed when the factory runs,
+and the model is loaded in the lifespan handler, before the worker accepts
+its first request.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from app.middleware import (
     RequestContextMiddleware,
     UnexpectedErrorMiddleware,
 )
-from app.model import load_model
+from app.model import load_served_model
 from app.openapi import document_request_models
 from app.prediction_pool import create_prediction_pool
 from app.schemas import BODY_TIMEOUT_RESPONSE
@@ -51,15 +54,16 @@ in `imputed`.
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load and self-test the model before serving; if that fails, so does start-up.
 
-    ``load_model`` raises ``ModelLoadError`` naming the file and the failed
-    check; raised here, it makes uvicorn log it and exit non-zero before the
-    socket takes a request, so a wrong model is never served. It runs on the
-    event loop, although it blocks: uvicorn serves nothing until start-up is
-    complete, so there is nothing to keep responsive, and a thread started
-    just for it would stay in the worker, holding memory.
+    ``load_served_model`` raises ``ModelLoadError`` naming the file and the
+    failed check; raised here, it makes the worker log it and exit with
+    status 3 before it takes a request, and gunicorn's arbiter then exits 3
+    too, so a wrong model is never served. It runs on the event loop,
+    although it blocks: uvicorn serves nothing until start-up is complete,
+    so there is nothing to keep responsive, and a thread started just for it
+    would stay in the worker, holding memory.
     """
     settings: Settings = app.state.settings
-    app.state.served_model = load_model(settings.scorer_backend)
+    app.state.served_model = load_served_model(settings.scorer_backend)
     yield
     logger.info("shutting down")
     app.state.prediction_pool.shutdown(wait=False)
