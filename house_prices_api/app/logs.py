@@ -50,7 +50,7 @@ TEXT_FORMAT = (
     "{time:YYYY-MM-DDTHH:mm:ss.SSSZZ} | {level: <7} | {extra[request_id]} | "
     "{name} | {message}"
 )
-# uvicorn.access is left alone: bin/start turns it off; the app logs its own access line.
+# uvicorn.access is left alone: app/workers.py turns it off; the app writes its own.
 ROUTED_STDLIB_LOGGERS = ("uvicorn", "uvicorn.error", "fastapi")
 
 # Writes a request's access line: (request id, message).

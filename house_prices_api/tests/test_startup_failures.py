@@ -2,7 +2,7 @@
 
 Each test serves a copy of the model package (put first on ``PYTHONPATH``) in
 which one artifact file is damaged, starts ``bin/start`` and watches it: the
-process must exit with uvicorn's start-up failure status (3) within seconds,
+process must exit with gunicorn's worker boot error status (3) within seconds,
 its log must name the file and the SHA-256 check, and health must never have
 answered 200 on the way.
 """
