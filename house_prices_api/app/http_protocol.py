@@ -2,8 +2,8 @@
 
 uvicorn writes a response in two ``send`` calls (the head, then the body).
 With Nagle's algorithm on, the body waits for the client to acknowledge
-the head, and clients delay that acknowledgement by up to 40 ms, so every
-response on a keep-alive connection would wait that long. asyncio turns
+the head, and clients delay that acknowledgement (TCP's delayed ACK), so
+every response on a keep-alive connection would wait for that timer. asyncio turns
 Nagle off (``TCP_NODELAY``) only on sockets whose protocol number is TCP's,
 and a listening socket bound as ``socket.socket(family)`` has 0, so each
 accepted connection sets it here. The class is passed to uvicorn as its
