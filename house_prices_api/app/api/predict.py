@@ -21,7 +21,7 @@ from pydantic_core import to_json
 
 from app.api.deps import ReadyModelDep, SettingsDep
 from app.config import Settings
-from app.logs import note_outcome
+from app.logs import current_request_id, note_outcome
 from app.prediction_pool import run_in_pool
 from app.schemas import (
     ErrorResponse,
@@ -138,6 +138,9 @@ async def price_rows(
             input_data=rows,
             model=model,
         )
+    recorder = request.app.state.recorder
+    if recorder is not None:
+        recorder.submit(current_request_id(), rows, result)
     predictions = result["predictions"]
     priced = len(predictions) - predictions.count(None)
     note_outcome(f"priced {priced} of {len(rows)} rows ({len(result['errors'])} errors)")
