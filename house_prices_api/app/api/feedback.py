@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.log_store import Comparison, Feedback, store_feedback
@@ -34,8 +34,11 @@ class FeedbackRequest(BaseModel):
         min_length=1, max_length=128, description="The prediction's X-Request-ID."
     )
     row: int = Field(ge=0, description="The row's index in that request's inputs.")
-    sale_price: Annotated[StrictFloat | StrictInt, Field(gt=0, allow_inf_nan=False)] = (
-        Field(description="What the house sold for, in dollars (> 0).")
+    sale_price: float = Field(
+        gt=0,
+        allow_inf_nan=False,
+        strict=True,
+        description="What the house sold for, in dollars: a number above 0.",
     )
     sale_date: date | None = Field(None, description="When it sold (ISO date).")
 
@@ -73,7 +76,7 @@ async def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
     received = Feedback(
         request_id=body.request_id,
         row=body.row,
-        sale_price=float(body.sale_price),
+        sale_price=body.sale_price,
         sale_date=body.sale_date,
         received_at=datetime.now(UTC),
     )
