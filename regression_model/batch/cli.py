@@ -81,13 +81,20 @@ def score(  # noqa: PLR0917 - typer maps parameters to the options
                 progress=hook,
             )
         except (InputError, OutputError, ValueError) as error:
-            console.print(f"error: {error}", style="red", markup=False, highlight=False)
+            console.print(
+                f"error: {error}",
+                style="red",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(USAGE_ERROR) from error
     console.print(
         f"{summary.rows} rows priced by model {summary.version} into {output_path}; "
         f"{summary.refused} with errors",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 

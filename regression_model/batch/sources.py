@@ -115,7 +115,8 @@ def open_input(path: Path) -> InputFile:
 
 
 def _open_csv(path: Path) -> InputFile:
-    with pacsv.open_csv(path, read_options=_read_options()) as reader:
+    skip = pacsv.ParseOptions(invalid_row_handler=lambda row: "skip")
+    with pacsv.open_csv(path, read_options=_read_options(), parse_options=skip) as reader:
         columns = reader.schema.names
     return InputFile(path, "csv", columns, path.stat().st_size, [path])
 

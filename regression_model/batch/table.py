@@ -257,7 +257,9 @@ def _label_texts(column: CleanColumn | None, rows: np.ndarray) -> np.ndarray:
         return np.full(rows.size, "", dtype=object)
     if isinstance(column, LabelColumn):
         texts = np.array([*map(label_text, column.labels), ""], dtype=object)
-        taken: np.ndarray = np.take(texts, column.codes[rows])  # code -1: the "" at the end
+        taken: np.ndarray = np.take(
+            texts, column.codes[rows]
+        )  # code -1: the "" at the end
         return taken
     distinct, codes = np.unique(column.values[rows], return_inverse=True)
     texts = np.array([label_text(value) for value in distinct.tolist()], dtype=object)
