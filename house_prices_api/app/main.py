@@ -98,7 +98,7 @@ def start_recorder(
         return None
     snapshot = load_training_snapshot()
     if metrics is not None:
-        metrics.model_info.labels(model.version, model.backend).set(1)
+        metrics.serve_version(model.version, model.backend)
         app.state.model_age = ModelAgeCollector(snapshot.data_end)
     engine = make_engine(database_url(settings)) if settings.prediction_log else None
     recorder = PredictionRecorder(

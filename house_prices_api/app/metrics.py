@@ -129,6 +129,18 @@ class ServiceMetrics:
             ["model_version"],
             registry=registry,
         )
+        # Known label values start at 0, so rates and alerts see them before
+        # the first event (a missing series is not a zero).
+        for outcome in ("priced", "refused"):
+            self.rows.labels(outcome)
+        for reason in ("queue_full", "database"):
+            self.log_dropped.labels(reason)
+
+    def serve_version(self, version: str, backend: str) -> None:
+        """Mark ``version`` as served; its feedback series start at 0."""
+        self.model_info.labels(version, backend).set(1)
+        self.feedback.labels(version)
+        self.squared_log_error.labels(version)
 
 
 class ModelAgeCollector(Collector):
