@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 from app.log_store import predictions
-from postgres import PostgresServer, create_cluster, postgres_bin
 from prometheus_client.parser import text_string_to_metric_families
 from servers import API_DIR, START_SCRIPT, RunningServer, call, start_server
 from sqlalchemy import create_engine, func, select
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
+from scripts.local_postgres import PostgresServer, create_cluster, postgres_bin
 
 pytestmark = pytest.mark.process
 

@@ -1,4 +1,7 @@
-"""A real PostgreSQL server for the tests: initdb in a temp folder, a free loopback port.
+"""A throwaway PostgreSQL server: initdb in a temp folder, a free loopback port.
+
+The service's tests and the monitoring benchmark run the prediction log
+against it.
 
 Debian's ``postgresql`` package (``.ci/run`` installs it) puts the binaries
 under ``/usr/lib/postgresql/<major>/bin``. PostgreSQL refuses to run as
@@ -17,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import free_port
+from scripts.local_processes import free_port
 
 POSTGRES_USER = "postgres"
 
