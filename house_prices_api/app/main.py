@@ -20,7 +20,7 @@ from fastapi.telemetry import TelemetryConfig
 from loguru import logger
 
 from app import __version__
-from app.api import feedback, health, home, predict
+from app.api import feedback, health, home, inference, predict
 from app.api import metrics as metrics_api
 from app.api.auth import API_KEY_HEADER, UNAUTHORIZED_RESPONSE, require_api_key
 from app.config import Settings
@@ -148,7 +148,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         route_class_override=StrictJSONRoute,
     )
     # After the prediction route, which most requests are for: routes match in order.
-    included = [(home.router, ""), (health.router, API_PREFIX)]
+    included = [
+        (home.router, ""),
+        (health.router, API_PREFIX),
+        (inference.build_router(key_check), ""),
+    ]
     if settings.metrics:
         included.append((metrics_api.router, ""))
     for router, prefix in included:

@@ -30,7 +30,13 @@ from app.schemas import (
     ValidationErrorResponse,
 )
 from app.strict_json import StrictJSONRoute
-from regression_model import EXAMPLE_HOUSE, LoadedModel, ScorerBackend, make_prediction
+from regression_model import (
+    EXAMPLE_HOUSE,
+    LoadedModel,
+    PredictionResult,
+    ScorerBackend,
+    make_prediction,
+)
 
 # Batches of at most this many rows, scored by ONNX, are scored on the event loop.
 INLINE_ROWS = 8
@@ -123,6 +129,20 @@ async def price_rows(
     rows: list[Any], settings: Settings, model: LoadedModel, request: Request
 ) -> Response:
     """The response for a well-formed batch: 413 over ``MAX_ROWS``, else priced rows."""
+    result = await score_rows(rows, settings, model, request)
+    predictions = result["predictions"]
+    priced = len(predictions) - predictions.count(None)
+    code = status.HTTP_200_OK if priced else status.HTTP_422_UNPROCESSABLE_CONTENT
+    return Response(to_json(result), code, media_type="application/json")
+
+
+async def score_rows(
+    rows: list[Any], settings: Settings, model: LoadedModel, request: Request
+) -> PredictionResult:
+    """Rows priced by ``make_prediction`` and recorded: the one path of every protocol.
+
+    413 (``HTTPException``) over ``MAX_ROWS``.
+    """
     if len(rows) > settings.max_rows:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
@@ -144,8 +164,7 @@ async def price_rows(
     predictions = result["predictions"]
     priced = len(predictions) - predictions.count(None)
     note_outcome(f"priced {priced} of {len(rows)} rows ({len(result['errors'])} errors)")
-    code = status.HTTP_200_OK if priced else status.HTTP_422_UNPROCESSABLE_CONTENT
-    return Response(to_json(result), code, media_type="application/json")
+    return result
 
 
 def scores_inline(backend: ScorerBackend, rows: int) -> bool:
