@@ -20,7 +20,7 @@ from fastapi.telemetry import TelemetryConfig
 from loguru import logger
 
 from app import __version__
-from app.api import feedback, health, home, inference, predict
+from app.api import docs, feedback, health, home, inference, predict
 from app.api import metrics as metrics_api
 from app.api.auth import API_KEY_HEADER, UNAUTHORIZED_RESPONSE, require_api_key
 from app.config import Settings
@@ -123,6 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         telemetry=None if settings.opentelemetry else TELEMETRY_OFF,
+        # app.api.docs serves both pages with local assets instead of a CDN's.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.prediction_pool = create_prediction_pool()
@@ -152,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         (home.router, ""),
         (health.router, API_PREFIX),
         (inference.build_router(key_check), ""),
+        (docs.router, ""),
     ]
     if settings.metrics:
         included.append((metrics_api.router, ""))

@@ -5,7 +5,9 @@ work here unchanged. The routes share everything with ``/api/v1``: the
 middleware (request id, body caps), the API keys (on ``infer`` only, as on
 ``predict``), the ready model, ``MAX_ROWS`` and the one scoring path
 (``score_rows`` -> ``make_prediction``). Errors take the protocol's shape,
-``{"error": "..."}``, which its clients read.
+``{"error": "..."}``, which its clients read. The routes are left out of
+``/openapi.json``: the protocol is its own contract, and a client discovers
+the model's tensors from ``GET /v2/models/house-prices``.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from fastapi import APIRouter, HTTPException, Request, Response, params, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.deps import ReadyModelDep, ServedModelDep, SettingsDep
 from app.api.predict import score_rows
+from app.config import Settings
 from app.errors import validation_issues
 from app.inference_protocol import (
     BINARY_EXTENSION,
@@ -31,21 +33,14 @@ from app.inference_protocol import (
     TensorError,
     decode_request,
     encode_response,
-    input_tensors,
     model_metadata,
 )
 from app.strict_json import is_uncompressed
-from regression_model import EXAMPLE_HOUSE, LoadedModel
+from regression_model import LoadedModel
 
 PREFIX = "/v2"
 SERVER_NAME = "house-prices-api"
 PLATFORMS = {"onnx": "onnxruntime_onnx", "pipeline": "scikit-learn"}
-
-
-class ProtocolError(BaseModel):
-    """The protocol's error body: what is wrong with the request."""
-
-    error: str
 
 
 def error_response(status_code: int, message: str, headers: Any = None) -> JSONResponse:
@@ -70,21 +65,6 @@ class InferenceProtocolRoute(APIRoute):
                 return error_response(status.HTTP_400_BAD_REQUEST, message)
 
         return protocol_handler
-
-
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    reasons = {
-        400: "A malformed request: bad JSON, an unknown input, a wrong datatype, "
-        "shape or length",
-        401: "X-API-Key is missing or not one of the API_KEYS",
-        404: f"No such model or version; this server serves '{MODEL_NAME}'",
-        413: "More rows than MAX_ROWS, or a body over MAX_BODY_BYTES",
-        415: "A compressed body",
-        503: "The model is not loaded",
-    }
-    return {
-        code: {"model": ProtocolError, "description": reasons[code]} for code in codes
-    }
 
 
 def check_model(name: str, version: str | None, model: LoadedModel) -> None:
@@ -121,40 +101,50 @@ async def server_ready(served: ServedModelDep) -> JSONResponse:
 
 async def model_ready(served: ServedModelDep, model_name: str) -> JSONResponse:
     """200 when the named model is loaded, 503 before it is."""
-    return await version_ready(served, model_name, None)
+    return readiness(served, model_name, None)
 
 
 async def version_ready(
-    served: ServedModelDep, model_name: str, model_version: str | None
+    served: ServedModelDep, model_name: str, model_version: str
 ) -> JSONResponse:
-    """200 when the named model (and version) is loaded, 503 before it is."""
+    """200 when the named model's version is loaded, 503 before it is."""
+    return readiness(served, model_name, model_version)
+
+
+def readiness(served: LoadedModel | None, name: str, version: str | None) -> JSONResponse:
+    """The model-ready answer: 503 before the model is loaded, 404 for another."""
     if served is None:
         return JSONResponse(
-            {"name": model_name, "ready": False},
+            {"name": name, "ready": False},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-    check_model(model_name, model_version, served)
+    check_model(name, version, served)
     return JSONResponse({"name": MODEL_NAME, "ready": True})
 
 
 async def model_metadata_route(model: ReadyModelDep, model_name: str) -> dict[str, Any]:
     """Name, version, platform and one input tensor per feature."""
-    return await version_metadata(model, model_name, None)
+    return metadata_of(model, model_name, None)
 
 
 async def version_metadata(
-    model: ReadyModelDep, model_name: str, model_version: str | None
+    model: ReadyModelDep, model_name: str, model_version: str
 ) -> dict[str, Any]:
-    """Name, version, platform and one input tensor per feature."""
-    check_model(model_name, model_version, model)
+    """The same metadata, for the named version."""
+    return metadata_of(model, model_name, model_version)
+
+
+def metadata_of(model: LoadedModel, name: str, version: str | None) -> dict[str, Any]:
+    """Name, version, platform and one input tensor per feature; 404 for another."""
+    check_model(name, version, model)
     return model_metadata(model.version, PLATFORMS.get(model.backend, model.backend))
 
 
 async def infer(
     request: Request, settings: SettingsDep, model: ReadyModelDep, model_name: str
 ) -> Response:
-    """Price the houses in the input tensors (see ``infer_version``)."""
-    return await infer_version(request, settings, model, model_name, None)
+    """Price the houses in the input tensors (see ``price_tensors``)."""
+    return await price_tensors(request, settings, model, model_name, None)
 
 
 async def infer_version(
@@ -162,14 +152,25 @@ async def infer_version(
     settings: SettingsDep,
     model: ReadyModelDep,
     model_name: str,
-    model_version: str | None,
+    model_version: str,
+) -> Response:
+    """Price the houses in the input tensors, with the named version."""
+    return await price_tensors(request, settings, model, model_name, model_version)
+
+
+async def price_tensors(
+    request: Request,
+    settings: Settings,
+    model: LoadedModel,
+    name: str,
+    version: str | None,
 ) -> Response:
     """Price the houses in the input tensors; ``price`` holds one element per house.
 
     A house that cannot be priced gets ``null`` (JSON) or NaN (binary) in
     ``price``; the reasons are in the response's ``parameters.errors``.
     """
-    check_model(model_name, model_version, model)
+    check_model(name, version, model)
     if not is_uncompressed(request.headers.get("content-encoding")):
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -192,48 +193,14 @@ async def infer_version(
     )
 
 
-def example_request() -> dict[str, Any]:
-    """The example house as one-element tensors, for the OpenAPI page."""
-    specs = input_tensors()
-    return {
-        "inputs": [
-            {
-                "name": name,
-                "datatype": specs[name].datatype,
-                "shape": [1],
-                "data": [value],
-            }
-            for name, value in EXAMPLE_HOUSE.items()
-            if name in specs
-        ]
-    }
-
-
-INFER_BODY: dict[str, Any] = {
-    "requestBody": {
-        "content": {
-            "application/json": {
-                "schema": {"type": "object", "required": ["inputs"]},
-                "example": example_request(),
-            }
-        },
-        "required": True,
-    }
-}
-
-
 def build_router(infer_dependencies: Sequence[params.Depends]) -> APIRouter:
     """The ``/v2`` routes; ``infer_dependencies`` guard inference (the API keys)."""
     router = APIRouter(
-        prefix=PREFIX,
-        tags=["open inference protocol"],
-        route_class=InferenceProtocolRoute,
+        prefix=PREFIX, route_class=InferenceProtocolRoute, include_in_schema=False
     )
     router.add_api_route("", server_metadata, methods=["GET"])
     router.add_api_route("/health/live", server_live, methods=["GET"])
-    router.add_api_route(
-        "/health/ready", server_ready, methods=["GET"], responses=_responses(503)
-    )
+    router.add_api_route("/health/ready", server_ready, methods=["GET"])
     routes = (
         ("/models/{model_name}", model_metadata_route, model_ready, infer),
         (
@@ -244,21 +211,16 @@ def build_router(infer_dependencies: Sequence[params.Depends]) -> APIRouter:
         ),
     )
     for model_path, metadata_endpoint, ready_endpoint, infer_endpoint in routes:
-        router.add_api_route(
-            model_path, metadata_endpoint, methods=["GET"], responses=_responses(404, 503)
-        )
+        router.add_api_route(model_path, metadata_endpoint, methods=["GET"])
         router.add_api_route(
             f"{model_path}/ready",
             ready_endpoint,
             methods=["GET"],
-            responses=_responses(404, 503),
         )
         router.add_api_route(
             f"{model_path}/infer",
             infer_endpoint,
             methods=["POST"],
             dependencies=infer_dependencies,
-            responses=_responses(400, 401, 404, 413, 415, 503),
-            openapi_extra=INFER_BODY,
         )
     return router
