@@ -2,9 +2,10 @@
 # project's own index only, started by the same bin/start as everywhere else.
 #   docker build --build-arg MODEL_INDEX_URL=https://.../simple/ -t house-prices-api .
 #   docker run -p 8001:8001 house-prices-api
-# Pin the base image's digest too once it has been pulled:
+# The base image is pinned by digest (the multi-architecture index of the tag), so a
+# re-pushed tag cannot change the build; re-pin on purpose for security updates:
 #   docker buildx imagetools inspect python:3.11.13-slim-bookworm
-FROM python:3.11.13-slim-bookworm
+FROM python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
