@@ -25,6 +25,8 @@ from app.recorder import PredictionRecorder
 from app.schemas import ErrorResponse
 
 FLUSH_WAIT_S = 5.0
+# The log's row column is a 32-bit integer in both databases.
+MAX_ROW = 2**31 - 1
 
 
 class FeedbackRequest(BaseModel):
@@ -33,7 +35,9 @@ class FeedbackRequest(BaseModel):
     request_id: str = Field(
         min_length=1, max_length=128, description="The prediction's X-Request-ID."
     )
-    row: int = Field(ge=0, description="The row's index in that request's inputs.")
+    row: int = Field(
+        ge=0, le=MAX_ROW, description="The row's index in that request's inputs."
+    )
     sale_price: float = Field(
         gt=0,
         allow_inf_nan=False,
@@ -54,6 +58,8 @@ class FeedbackResponse(BaseModel):
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "The body is over MAX_BODY_BYTES"},
+    415: {"model": ErrorResponse, "description": "The body is not JSON"},
     404: {
         "model": ErrorResponse,
         "description": "No logged prediction has that id and row",
