@@ -31,13 +31,9 @@ from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
+from regression_model import load_model, make_prediction
 from regression_model.config.core import packaged_config
-from regression_model.predict import (
-    default_artifact,
-    load_scorer,
-    make_prediction,
-    model_version,
-)
+from regression_model.model import packaged_paths
 from regression_model.processing.data_manager import load_dataset
 from regression_model.processing.validation import rows_from_input, validate_rows
 from regression_model.scoring import OnnxScorer
@@ -76,8 +72,7 @@ def _session(model: Any) -> Callable[[dict[str, Any]], object]:
     session = ort.InferenceSession(
         model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
-    run = getattr(session, "_sess", session).run
-    return lambda arrays: run(["rows"], arrays, None)
+    return lambda arrays: session.run(["rows"], arrays)
 
 
 def _feed_only_model(inputs: list[Any], ir_version: int) -> Any:
@@ -177,12 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = packaged_config().model
     raw = held_out_rows()
-    pipeline = load_scorer("pipeline")
-    onnx = load_scorer("onnx")
+    models = [load_model("pipeline"), load_model("onnx")]
+    pipeline, onnx = (model.scorer for model in models)
     assert isinstance(onnx, OnnxScorer)
-    feed_alone = input_floor(default_artifact()[0].onnx)
-    feed_per_column, split_per_column = per_column_floor(default_artifact()[0].onnx)
-    version = model_version()
+    feed_alone = input_floor(packaged_paths().onnx)
+    feed_per_column, split_per_column = per_column_floor(packaged_paths().onnx)
     timing: dict[str, Any] = {"budget": args.budget, "rounds": args.rounds}
     print("load average at start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print()
@@ -206,8 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         scoring.append((size, [seconds_per_call(call, **timing) for call in calls]))
         whole = [
-            partial(make_prediction, input_data=batch, scorer=scorer, version=version)
-            for scorer in (pipeline, onnx)
+            partial(make_prediction, input_data=batch, model=model) for model in models
         ]
         end_to_end.append((size, [seconds_per_call(call, **timing) for call in whole]))
     print_table(

@@ -92,6 +92,29 @@ def price_metrics(
     }
 
 
+def reference_predictor(package: Any) -> Predictor:
+    """The installed release's ``make_prediction`` scoring with its reference pipeline.
+
+    Every release is captured with the pipeline, so captures compare like with
+    like: from 0.3.0 the package exports ``load_model`` and its default scorer
+    is the exported graph, so the pipeline is asked for by name; before, the
+    pipeline was the default of ``regression_model.predict.make_prediction``.
+    """
+    if hasattr(package, "load_model"):
+        model = package.load_model("pipeline")
+
+        def predict(*, input_data: list[Any]) -> Mapping[str, Any]:
+            result: Mapping[str, Any] = package.make_prediction(
+                input_data=input_data, model=model
+            )
+            return result
+
+        return predict
+    from regression_model.predict import make_prediction  # noqa: PLC0415
+
+    return make_prediction
+
+
 def capture(
     keys: Sequence[str],
     rows: Sequence[Mapping[str, Any]],
@@ -127,10 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default="SalePrice")
     args = parser.parse_args(argv)
     import regression_model  # noqa: PLC0415
-    from regression_model.predict import make_prediction  # noqa: PLC0415
 
     keys, rows, prices = fixed_inputs(args.test_csv, args.edge_cases, args.target)
-    captured = capture(keys, rows, prices, make_prediction)
+    captured = capture(keys, rows, prices, reference_predictor(regression_model))
     captured["captured_from"] = {
         "distribution": args.distribution,
         "installed_version": metadata.version(args.distribution),

@@ -37,9 +37,9 @@ from regression_model.config.core import (
     load_config,
     package_version,
 )
+from regression_model.model import load_model_from
 from regression_model.predict import make_prediction
-from regression_model.processing.artifacts import ArtifactPaths, load_pipeline
-from regression_model.scoring import PipelineScorer
+from regression_model.processing.artifacts import ArtifactPaths
 
 DIFFERENTIAL_DIR = Path(__file__).resolve().parent
 CAPTURED_DIR = DIFFERENTIAL_DIR / "captured"
@@ -250,18 +250,21 @@ def held_out_slices(test_csv: Path) -> dict[str, dict[str, str]]:
 
 
 def capture_current(artifact_dir: Path, version: str) -> dict[str, Any]:
-    """Predict the fixed inputs with the current artifact in ``artifact_dir``."""
+    """Predict the fixed inputs with the current artifact in ``artifact_dir``.
+
+    Scored by the reference pipeline, as every release is captured.
+    """
     config = load_config()
     paths = ArtifactPaths.for_version(
         config.app.pipeline_save_file, version, artifact_dir
     )
-    scorer = PipelineScorer(load_pipeline(paths))
+    model = load_model_from(paths, "pipeline")
     keys, rows, prices = fixed_inputs(
         DATASET_DIR / config.app.test_data_file, EDGE_CASES, config.model.target
     )
 
     def predict(*, input_data: list[dict[str, Any]]) -> Any:
-        return make_prediction(input_data=input_data, scorer=scorer, version=version)
+        return make_prediction(input_data=input_data, model=model)
 
     return capture(keys, rows, prices, predict)
 

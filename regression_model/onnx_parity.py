@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from regression_model.processing.artifacts import ParityReport
 from regression_model.processing.schema import field_labels
 from regression_model.processing.validation import validate_rows
 from regression_model.scoring import Scorer
@@ -34,21 +34,6 @@ MISSING_SPELLINGS: tuple[Any, ...] = (None, "NA", "", " na ", math.nan)
 
 class OnnxParityError(RuntimeError):
     """The exported graph's prices differ from the pipeline's: it must not ship."""
-
-
-@dataclass(frozen=True)
-class ParityReport:
-    """What the gate checked and the largest relative price difference it saw."""
-
-    held_out_rows: int
-    perturbed_rows: int
-    single_rows: int
-    max_relative_difference: float
-    tolerance: float
-    seed: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 Perturbation = Callable[[dict[str, Any], random.Random], None]

@@ -3,25 +3,17 @@
 The contract: one prediction slot per input row, in input order. A row with
 a problem gets ``None`` and one error per offending field; it never fails
 the other rows, and no input makes this function raise. The model is loaded
-on first use (not at import) and only after its hash is verified.
+on first use (not at import) and only after its hashes are verified.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from regression_model.config.core import package_version, packaged_config
-from regression_model.processing.artifacts import (
-    ArtifactIntegrityError,
-    ArtifactPaths,
-    load_pipeline,
-    verify_artifact,
-)
+from regression_model.model import LoadedModel, load_model
 from regression_model.processing.validation import (
     ROW_LEVEL,
     RowError,
@@ -29,7 +21,7 @@ from regression_model.processing.validation import (
     rows_from_input,
     validate_rows,
 )
-from regression_model.scoring import OnnxScorer, PipelineScorer, Scorer
+from regression_model.scoring import Scorer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,82 +43,17 @@ class PredictionResult(TypedDict):
     imputed: list[ImputedFields]
 
 
-@lru_cache(maxsize=1)
-def default_artifact() -> tuple[ArtifactPaths, dict[str, Any]]:
-    """The packaged artifact's paths and verified metadata."""
-    config = packaged_config()
-    paths = ArtifactPaths.for_version(config.app.pipeline_save_file, package_version())
-    return paths, verify_artifact(paths)
-
-
-ScorerBackend = Literal["pipeline", "onnx"]
-ONNX_SHA256_KEY = "onnx_sha256"
-
-
-def verified_onnx(paths: ArtifactPaths, metadata: Mapping[str, Any]) -> bytes:
-    """The exported graph's bytes, only if they hash to what training recorded.
-
-    A graph runs no code, but a swapped or truncated one would price houses
-    wrongly without a sound; the bytes checked are the bytes loaded.
-    """
-    expected = metadata.get(ONNX_SHA256_KEY)
-    if expected is None:
-        raise ArtifactIntegrityError(
-            f"model metadata {paths.metadata} records no {ONNX_SHA256_KEY}: "
-            "retrain to export the ONNX graph (tox -e train)"
-        )
-    if not paths.onnx.is_file():
-        raise ArtifactIntegrityError(f"exported graph {paths.onnx} is missing")
-    graph = paths.onnx.read_bytes()
-    actual = hashlib.sha256(graph).hexdigest()
-    if actual != expected:
-        raise ArtifactIntegrityError(
-            f"exported graph {paths.onnx} has sha256 {actual}, but its metadata "
-            f"records {expected}: refusing to load a tampered or truncated graph"
-        )
-    return graph
-
-
-def load_onnx_scorer(paths: ArtifactPaths, metadata: Mapping[str, Any]) -> OnnxScorer:
-    """The exported graph as a scorer, after its hash is verified."""
-    return OnnxScorer(verified_onnx(paths, metadata))
-
-
-@lru_cache(maxsize=2)
-def load_scorer(backend: ScorerBackend = "pipeline") -> Scorer:
-    """The packaged model as a scorer of the given backend, loaded once, on first use.
-
-    ``pipeline`` unpickles the fitted scikit-learn pipeline (the reference);
-    ``onnx`` runs the exported graph, with no pickle and no pandas.
-    """
-    paths, metadata = default_artifact()
-    if backend == "pipeline":
-        return PipelineScorer(load_pipeline(paths))
-    if backend == "onnx":
-        return load_onnx_scorer(paths, metadata)
-    raise ValueError(f"unknown scorer backend {backend!r}; use 'pipeline' or 'onnx'")
-
-
-def default_scorer() -> Scorer:
-    """The scorer ``make_prediction`` uses when none is given."""
-    return load_scorer("pipeline")
-
-
-def model_version() -> str:
-    """The version recorded in the packaged artifact's metadata."""
-    _, metadata = default_artifact()
-    return str(metadata["version"])
-
-
 def make_prediction(
     *,
     input_data: pd.DataFrame | Iterable[Any],
-    scorer: Scorer | None = None,
-    version: str | None = None,
+    model: LoadedModel | None = None,
 ) -> PredictionResult:
-    """Predict a sale price for every valid row and a named error for every bad one."""
-    scorer = scorer or default_scorer()
-    version = version or model_version()
+    """Predict a sale price for every valid row and a named error for every bad one.
+
+    ``model`` defaults to ``load_model()``, the exported graph, as served.
+    """
+    model = model or load_model()
+    scorer, version = model.scorer, model.version
     try:
         rows = rows_from_input(input_data)
     except TypeError as error:
@@ -136,8 +63,8 @@ def make_prediction(
             errors=[RowError(row=-1, field=ROW_LEVEL, message=str(error))],
             imputed=[],
         )
-    config = packaged_config().model
-    validated = validate_rows(rows, scorer.features, config.required_features)
+    required = model.metadata.config.required_features
+    validated = validate_rows(rows, scorer.features, required)
     predictions: list[float | None] = [None] * len(rows)
     errors = validated.errors
     valid = validated.valid_indices

@@ -180,11 +180,6 @@ class OnnxScorer:
                 f"the contract of two inputs {sorted(expected)} named row by row"
             )
         self._outputs = [self._session.get_outputs()[0].name]
-        # ``InferenceSession.run`` re-checks on every call that the feed names
-        # every input and holds no foreign OrtValue; the feed built here always
-        # has exactly the graph's inputs, as NumPy arrays, so call the
-        # binding's ``run`` (same arguments) where this onnxruntime has it.
-        self._run = getattr(self._session, "_sess", self._session).run
 
     @property
     def features(self) -> list[str]:
@@ -242,7 +237,7 @@ class OnnxScorer:
         alone); raises ``ValueError`` naming the rows the graph cannot price.
         """
         return finite_log_prices(
-            np.asarray(self._run(self._outputs, dict(columns), None)[0])
+            np.asarray(self._session.run(self._outputs, dict(columns))[0])
         )
 
 

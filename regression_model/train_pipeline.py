@@ -15,7 +15,6 @@ import platform
 import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,12 +34,19 @@ from regression_model.export_onnx import export_onnx
 from regression_model.hashing import file_sha256
 from regression_model.onnx_parity import OnnxParityError, check_onnx_parity
 from regression_model.pipeline import build_pipeline
-from regression_model.predict import ONNX_SHA256_KEY, verified_onnx
 from regression_model.processing.artifacts import (
     ArtifactIntegrityError,
     ArtifactPaths,
+    DataFileRecord,
+    MetricsRecord,
+    ModelMetadata,
+    ModelTests,
+    PriceMetrics,
+    TrainedWith,
+    save_metadata,
     save_pipeline,
     verify_artifact,
+    verify_onnx,
 )
 from regression_model.processing.data_manager import load_dataset
 from regression_model.processing.snapshot import verify_snapshot
@@ -48,7 +54,6 @@ from regression_model.processing.validation import rows_from_input
 from regression_model.provenance import source_commit
 from regression_model.scoring import OnnxScorer, PipelineScorer
 
-FINGERPRINT_KEY = "training_fingerprint"
 RECORDED_LIBRARIES = (
     "numpy",
     "pandas",
@@ -67,17 +72,15 @@ class ModelQualityError(RuntimeError):
     """The freshly fitted model fails a model test (thresholds in ``config.yml``)."""
 
 
-def price_metrics(
-    actual: pd.Series | np.ndarray, predicted: np.ndarray
-) -> dict[str, float]:
+def price_metrics(actual: pd.Series | np.ndarray, predicted: np.ndarray) -> PriceMetrics:
     """RMSE, RMSLE, MAE (dollars) and R² of predicted prices."""
     actual = np.asarray(actual, dtype=np.float64)
-    return {
-        "rmse": float(np.sqrt(np.mean((predicted - actual) ** 2))),
-        "rmsle": float(np.sqrt(np.mean((np.log(predicted) - np.log(actual)) ** 2))),
-        "mae": float(mean_absolute_error(actual, predicted)),
-        "r2": float(r2_score(actual, predicted)),
-    }
+    return PriceMetrics(
+        rmse=float(np.sqrt(np.mean((predicted - actual) ** 2))),
+        rmsle=float(np.sqrt(np.mean((np.log(predicted) - np.log(actual)) ** 2))),
+        mae=float(mean_absolute_error(actual, predicted)),
+        r2=float(r2_score(actual, predicted)),
+    )
 
 
 def library_versions() -> dict[str, str]:
@@ -120,7 +123,7 @@ def run_training(
     dataset_dir: Path = DATASET_DIR,
     output_dir: Path = TRAINED_MODEL_DIR,
     version: str | None = None,
-) -> dict[str, Any]:
+) -> ModelMetadata:
     """Train, evaluate, gate and save; return the recorded metadata."""
     config = config or load_config()
     version = version or package_version()
@@ -136,37 +139,32 @@ def run_training(
     target = config.model.target
     predicted = np.exp(pipeline.predict(test.drop(columns=[target])))
     metrics = price_metrics(test[target], predicted)
-    figures["test"] = metrics
+    figures["test"] = metrics.model_dump()
     problems = quality_problems(figures, config.gate)
     if problems:
-        raise ModelQualityError(
-            "the model was not saved: " + "; ".join(problems[:10])
-        )
-    metadata = {
-        "version": version,
-        "distribution_name": config.app.distribution_name,
-        "trained_with": {
-            "source_commit": source_commit(),
+        raise ModelQualityError("the model was not saved: " + "; ".join(problems[:10]))
+    metadata = ModelMetadata(
+        version=version,
+        distribution_name=config.app.distribution_name,
+        trained_with=TrainedWith(
+            source_commit=source_commit(),
             # major.minor: a patch release of the interpreter changes no pickle,
             # and recording it would make the wheel differ between machines.
-            "python": ".".join(platform.python_version_tuple()[:2]),
-            "libraries": library_versions(),
-        },
-        "data": {
-            name: {"sha256": file_sha256(dataset_dir / name), "rows": len(frame)}
+            python=".".join(platform.python_version_tuple()[:2]),
+            libraries=library_versions(),
+        ),
+        data={
+            name: DataFileRecord(sha256=file_sha256(dataset_dir / name), rows=len(frame))
             for name, frame in (
                 (config.app.training_data_file, train),
                 (config.app.test_data_file, test),
             )
         },
-        "config": config.model.model_dump(),
-        FINGERPRINT_KEY: training_fingerprint(dataset_dir),
-        "metrics": {"test": metrics},
-        "model_tests": {
-            "figures": figures,
-            "thresholds": config.gate.model_dump(),
-        },
-    }
+        config=config.model,
+        training_fingerprint=training_fingerprint(dataset_dir),
+        metrics=MetricsRecord(test=metrics),
+        model_tests=ModelTests(figures=figures, thresholds=config.gate),
+    )
     paths = ArtifactPaths.for_version(config.app.pipeline_save_file, version, output_dir)
     recorded = save_pipeline(pipeline, metadata, paths)
     try:
@@ -184,8 +182,8 @@ def export_gated_onnx(
     held_out: pd.DataFrame,
     config: AppConfig,
     paths: ArtifactPaths,
-    recorded: dict[str, Any],
-) -> dict[str, Any]:
+    recorded: ModelMetadata,
+) -> ModelMetadata:
     """Export the graph beside the artifact, gate it on parity, record its hash.
 
     The caller removes every written file if this raises, so a graph that
@@ -199,12 +197,10 @@ def export_gated_onnx(
         required=config.model.required_features,
         seed=config.model.random_state,
     )
-    recorded = {
-        **recorded,
-        ONNX_SHA256_KEY: file_sha256(paths.onnx),
-        "onnx_parity": report.as_dict(),
-    }
-    paths.metadata.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    recorded = recorded.model_copy(
+        update={"onnx_sha256": file_sha256(paths.onnx), "onnx_parity": report}
+    )
+    save_metadata(recorded, paths)
     return recorded
 
 
@@ -217,10 +213,10 @@ def existing_artifact_is_valid(output_dir: Path) -> bool:
     )
     try:
         metadata = verify_artifact(paths)
-        verified_onnx(paths, metadata)
+        verify_onnx(paths, metadata)
     except ArtifactIntegrityError:
         return False
-    return metadata.get(FINGERPRINT_KEY) == training_fingerprint()
+    return metadata.training_fingerprint == training_fingerprint()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,23 +242,25 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelQualityError, OnnxParityError) as error:
         print(f"training FAILED: {error}", file=sys.stderr)
         return 1
-    metrics = recorded["metrics"]["test"]
-    cv = recorded["model_tests"]["figures"]["cv"]
+    metrics = recorded.metrics.test
+    assert recorded.model_tests is not None  # run_training records them or raises
+    cv = recorded.model_tests.figures["cv"]
     print(
-        f"model v{recorded['version']} {cv['splits']}-fold CV on train.csv: RMSLE "
+        f"model v{recorded.version} {cv['splits']}-fold CV on train.csv: RMSLE "
         f"{cv['model']['mean']:.4f} +/- {cv['model']['std']:.4f} (3-feature baseline "
         f"{cv['baseline_3_features']['mean']:.4f}, median {cv['median']['mean']:.4f})"
     )
     print(
-        f"model v{recorded['version']} held-out: RMSE {metrics['rmse']:,.0f}  "
-        f"RMSLE {metrics['rmsle']:.4f}  MAE {metrics['mae']:,.0f}  R2 {metrics['r2']:.4f}"
+        f"model v{recorded.version} held-out: RMSE {metrics.rmse:,.0f}  "
+        f"RMSLE {metrics.rmsle:.4f}  MAE {metrics.mae:,.0f}  R2 {metrics.r2:.4f}"
     )
-    print(f"artifact sha256 {recorded['artifact_sha256']} in {args.output_dir}")
-    parity = recorded["onnx_parity"]
+    print(f"artifact sha256 {recorded.artifact_sha256} in {args.output_dir}")
+    parity = recorded.onnx_parity
+    assert parity is not None  # export_gated_onnx records it or raises
     print(
-        f"onnx sha256 {recorded[ONNX_SHA256_KEY]}: parity on {parity['held_out_rows']} "
-        f"held-out + {parity['perturbed_rows']} perturbed rows, max relative price "
-        f"difference {parity['max_relative_difference']:.2e}"
+        f"onnx sha256 {recorded.onnx_sha256}: parity on {parity.held_out_rows} "
+        f"held-out + {parity.perturbed_rows} perturbed rows, max relative price "
+        f"difference {parity.max_relative_difference:.2e}"
     )
     return 0
 

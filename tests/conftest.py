@@ -24,6 +24,7 @@ from regression_model.config.core import (
 from regression_model.pipeline import build_pipeline
 from regression_model.processing.artifacts import (
     ArtifactPaths,
+    ModelMetadata,
     load_pipeline,
     verify_artifact,
 )
@@ -84,7 +85,7 @@ def packaged_paths(config: AppConfig) -> ArtifactPaths:
 
 
 @pytest.fixture(scope="session")
-def packaged_metadata(packaged_paths: ArtifactPaths) -> dict[str, Any]:
+def packaged_metadata(packaged_paths: ArtifactPaths) -> ModelMetadata:
     """The packaged artifact's metadata, after its hash was verified."""
     return verify_artifact(packaged_paths)
 
@@ -96,7 +97,7 @@ def packaged_pipeline(packaged_paths: ArtifactPaths) -> Pipeline:
 
 
 @pytest.fixture(scope="session")
-def training_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def training_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelMetadata]:
     """One ``run_training`` into a scratch folder: the folder and the metadata."""
     output_dir = tmp_path_factory.mktemp("trained")
     return output_dir, run_training(output_dir=output_dir)

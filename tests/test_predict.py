@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -15,16 +16,17 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 import regression_model
-from regression_model.config.core import VERSION_FILE, AppConfig
-from regression_model.predict import (
+from regression_model import (
+    EXAMPLE_HOUSE,
+    ROW_LEVEL,
+    LoadedModel,
+    ModelMetadata,
     PredictionResult,
-    default_scorer,
-    load_scorer,
+    load_model,
     make_prediction,
-    model_version,
 )
-from regression_model.processing.schema import EXAMPLE_HOUSE, field_labels
-from regression_model.processing.validation import ROW_LEVEL
+from regression_model.config.core import VERSION_FILE, AppConfig
+from regression_model.processing.schema import field_labels
 from tests.support import REPO_ROOT, run_python
 
 
@@ -73,19 +75,19 @@ def test_held_out_prices_equal_the_pipelines_own(
     rows = json.loads(frame.to_json(orient="records"))
     # When priced by the reference scorer, Then each price equals the loaded
     # pipeline's own on the raw frame
-    result = make_prediction(input_data=rows, scorer=load_scorer("pipeline"))
+    result = make_prediction(input_data=rows, model=load_model("pipeline"))
     expected = direct_prices(packaged_pipeline, frame.drop(columns=[config.model.target]))
     np.testing.assert_allclose(result["predictions"], expected, rtol=1e-9, atol=0)
 
 
 def test_held_out_rmsle_equals_the_metric_recorded_at_training(
-    packaged_metadata: dict[str, Any], holdout_frame: pd.DataFrame, config: AppConfig
+    packaged_metadata: ModelMetadata, holdout_frame: pd.DataFrame, config: AppConfig
 ) -> None:
-    result = make_prediction(input_data=holdout_frame, scorer=load_scorer("pipeline"))
+    result = make_prediction(input_data=holdout_frame, model=load_model("pipeline"))
     predicted = np.asarray(result["predictions"], dtype=np.float64)
     actual = holdout_frame[config.model.target].to_numpy(dtype=np.float64)
     rmsle = float(np.sqrt(np.mean((np.log(predicted) - np.log(actual)) ** 2)))
-    recorded = packaged_metadata["metrics"]["test"]["rmsle"]
+    recorded = packaged_metadata.metrics.test.rmsle
     assert rmsle == pytest.approx(recorded, rel=1e-9)
 
 
@@ -104,7 +106,7 @@ def test_a_mixed_batch_keeps_order_prices_good_rows_and_names_bad_ones(
         {**EXAMPLE_HOUSE, "ExterQual": "Good", "LotArea": -1},
     ]
     # When priced
-    result = make_prediction(input_data=rows, scorer=load_scorer("pipeline"))
+    result = make_prediction(input_data=rows, model=load_model("pipeline"))
     # Then good rows get the pipeline's prices in place, bad rows None
     assert_every_row_answered(result, len(rows))
     prices = result["predictions"]
@@ -166,12 +168,12 @@ def test_an_empty_batch_gets_an_empty_answer() -> None:
 
 
 def test_version_is_the_packages_the_version_files_and_the_artifacts(
-    packaged_metadata: dict[str, Any],
+    packaged_metadata: ModelMetadata,
 ) -> None:
     result = make_prediction(input_data=[EXAMPLE_HOUSE])
     assert result["version"] == regression_model.__version__
     assert result["version"] == VERSION_FILE.read_text().strip()
-    assert result["version"] == packaged_metadata["version"] == model_version()
+    assert result["version"] == packaged_metadata.version == load_model().version
 
 
 class FixedScorer:
@@ -191,11 +193,19 @@ class FixedScorer:
         return self.log_prices[: len(records)]
 
 
+def with_scorer(scorer: FixedScorer, version: str | None = None) -> LoadedModel:
+    """The packaged model with ``scorer`` in place of its own (and another version)."""
+    model = load_model("pipeline")
+    return dataclasses.replace(model, scorer=scorer, version=version or model.version)
+
+
 def test_a_price_that_overflows_becomes_a_row_error(config: AppConfig) -> None:
     # Given a scorer whose second log-price overflows exp()
     scorer = FixedScorer(config.model.features, [12.0, 1000.0, 11.0])
     # When three valid rows are priced with it
-    result = make_prediction(input_data=[EXAMPLE_HOUSE] * 3, scorer=scorer, version="9")
+    result = make_prediction(
+        input_data=[EXAMPLE_HOUSE] * 3, model=with_scorer(scorer, version="9")
+    )
     # Then that row alone gets None and a row-level error
     assert result["predictions"][0] == pytest.approx(math.exp(12.0))
     assert result["predictions"][1] is None
@@ -212,18 +222,19 @@ def test_the_scorer_sees_only_valid_rows_as_clean_records(config: AppConfig) -> 
         {"GrLivArea": 0},
         {**EXAMPLE_HOUSE, "MSSubClass": "60"},
     ]
-    make_prediction(input_data=rows, scorer=scorer)
+    make_prediction(input_data=rows, model=with_scorer(scorer))
     assert len(scorer.seen) == 2
     assert all(list(record) == config.model.features for record in scorer.seen)
     assert scorer.seen[1]["MSSubClass"] == 60
 
 
-def test_the_default_scorer_is_the_cached_packaged_pipeline(config: AppConfig) -> None:
-    scorer = default_scorer()
-    assert scorer is load_scorer("pipeline")
-    assert scorer.features == config.model.features
+def test_the_default_model_is_the_cached_packaged_graph(config: AppConfig) -> None:
+    model = load_model()
+    assert model is load_model("onnx")
+    assert model.backend == "onnx"
+    assert model.scorer.features == config.model.features
     with pytest.raises(ValueError, match="unknown scorer backend"):
-        load_scorer("tensorflow")  # type: ignore[arg-type]
+        load_model("tensorflow")  # type: ignore[arg-type]
 
 
 # --- garbage in, answers out ------------------------------------------------------
@@ -321,16 +332,15 @@ def test_extreme_but_legal_values_are_answered() -> None:
 # --- lazy loading -----------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_importing_predict_loads_no_model_and_no_heavy_library(tmp_path: Path) -> None:
     # Given a fresh interpreter, When regression_model.predict is imported
     code = (
         "import json, sys\n"
         "import regression_model.predict as p\n"
         "print(json.dumps({\n"
-        "  'scorers': p.load_scorer.cache_info().currsize,\n"
-        "  'artifacts': p.default_artifact.cache_info().currsize,\n"
         "  'heavy': sorted(m for m in ('pandas', 'sklearn', 'joblib', 'scipy',\n"
-        "                  'feature_engine') if m in sys.modules),\n"
+        "                  'feature_engine', 'onnxruntime') if m in sys.modules),\n"
         "  'file': p.__file__}))\n"
     )
     completed = run_python(code, cwd=tmp_path)
@@ -338,8 +348,6 @@ def test_importing_predict_loads_no_model_and_no_heavy_library(tmp_path: Path) -
     report = json.loads(completed.stdout)
     # Then nothing was loaded or unpickled, and it was this checkout's module
     assert report == {
-        "scorers": 0,
-        "artifacts": 0,
         "heavy": [],
         "file": str(REPO_ROOT / "regression_model" / "predict.py"),
     }

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,9 @@ from regression_model.config.core import (
 from regression_model.hashing import file_sha256
 from regression_model.processing.artifacts import (
     ArtifactPaths,
+    DataFileRecord,
+    ModelMetadata,
+    load_metadata,
     load_pipeline,
 )
 from regression_model.processing.snapshot import recorded_provenance
@@ -64,19 +66,20 @@ def test_price_metrics_match_hand_computed_values() -> None:
     predicted = np.array([110.0, 180.0])
     # Then the metrics are the textbook formulas
     metrics = price_metrics(actual, predicted)
-    assert metrics["rmse"] == pytest.approx(math.sqrt((10**2 + 20**2) / 2))
-    assert metrics["mae"] == pytest.approx(15.0)
-    assert metrics["rmsle"] == pytest.approx(
+    assert metrics.rmse == pytest.approx(math.sqrt((10**2 + 20**2) / 2))
+    assert metrics.mae == pytest.approx(15.0)
+    assert metrics.rmsle == pytest.approx(
         math.sqrt((math.log(1.1) ** 2 + math.log(0.9) ** 2) / 2)
     )
-    assert metrics["r2"] == pytest.approx(1 - (100 + 400) / (50**2 + 50**2))
+    assert metrics.r2 == pytest.approx(1 - (100 + 400) / (50**2 + 50**2))
 
 
 # --- what a training run records ---------------------------------------------------
 
 
+@pytest.mark.process
 def test_training_saves_the_artifact_and_metadata_it_returns(
-    config: AppConfig, training_run: tuple[Path, dict[str, Any]]
+    config: AppConfig, training_run: tuple[Path, ModelMetadata]
 ) -> None:
     # Given one training run into an empty folder
     output_dir, recorded = training_run
@@ -86,37 +89,39 @@ def test_training_saves_the_artifact_and_metadata_it_returns(
     written = {path.name for path in output_dir.iterdir()}
     assert {paths.pipeline.name, paths.metadata.name} <= written
     assert {Path(name).stem for name in written} == {paths.pipeline.stem}
-    assert json.loads(paths.metadata.read_text()) == recorded
-    assert recorded["artifact_sha256"] == file_sha256(paths.pipeline)
+    assert load_metadata(paths) == recorded
+    assert recorded.artifact_sha256 == file_sha256(paths.pipeline)
 
 
+@pytest.mark.process
 def test_metadata_records_version_data_code_and_libraries(
-    config: AppConfig, training_run: tuple[Path, dict[str, Any]]
+    config: AppConfig, training_run: tuple[Path, ModelMetadata]
 ) -> None:
     _, recorded = training_run
-    assert recorded["version"] == package_version()
-    assert recorded["distribution_name"] == config.app.distribution_name
+    assert recorded.version == package_version()
+    assert recorded.distribution_name == config.app.distribution_name
     # the data: the same hashes and row counts as the committed provenance
     provenance = recorded_provenance()["files"]
-    assert recorded["data"] == {
-        name: {"sha256": entry["sha256"], "rows": entry["rows"]}
+    assert recorded.data == {
+        name: DataFileRecord(sha256=entry["sha256"], rows=entry["rows"])
         for name, entry in provenance.items()
     }
     # the code and the libraries that decide the predictions
     last = git_output("log", "-1", "--format=%H", "--", *WHEEL_SOURCES)
-    commit = recorded["trained_with"]["source_commit"]
+    commit = recorded.trained_with.source_commit
     assert commit in ({last, f"{last}+dirty"} if last else {"unknown"})
-    assert recorded["trained_with"]["python"] == "3.11"
-    assert recorded["trained_with"]["libraries"] == {
+    assert recorded.trained_with.python == "3.11"
+    assert recorded.trained_with.libraries == {
         name: importlib_metadata.version(name) for name in RECORDED_LIBRARIES
     }
     assert {"scikit-learn", "pandas", "feature-engine"} <= set(RECORDED_LIBRARIES)
-    assert recorded["config"] == config.model.model_dump()
+    assert recorded.config == config.model
 
 
+@pytest.mark.process
 def test_recorded_metrics_are_those_of_the_saved_model(
     config: AppConfig,
-    training_run: tuple[Path, dict[str, Any]],
+    training_run: tuple[Path, ModelMetadata],
     holdout_frame: pd.DataFrame,
 ) -> None:
     # Given the saved artifact, When it prices the held-out split again
@@ -125,14 +130,15 @@ def test_recorded_metrics_are_those_of_the_saved_model(
     pipeline = load_pipeline(artifact_paths(config, output_dir))
     predicted = held_out_prices(pipeline, holdout_frame, target)
     # Then the recorded metrics are exactly what it scores, and pass the gate
-    metrics = recorded["metrics"]["test"]
+    metrics = recorded.metrics.test.model_dump()
     assert set(metrics) == {"rmse", "rmsle", "mae", "r2"}
-    recomputed = price_metrics(holdout_frame[target], predicted)
+    recomputed = price_metrics(holdout_frame[target], predicted).model_dump()
     assert metrics == pytest.approx(recomputed, rel=1e-12)
     assert metrics["rmsle"] <= config.model.max_test_rmsle
     assert 0.0 < metrics["r2"] < 1.0
 
 
+@pytest.mark.process
 def test_source_commit_is_the_last_commit_of_the_wheel_sources() -> None:
     # Given the checkout's history of the files the wheel is built from
     last = git_output("log", "-1", "--format=%H", "--", *WHEEL_SOURCES)
@@ -145,9 +151,10 @@ def test_source_commit_is_the_last_commit_of_the_wheel_sources() -> None:
 # --- reproducibility ------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_training_twice_gives_identical_artifacts_and_predictions(
     config: AppConfig,
-    training_run: tuple[Path, dict[str, Any]],
+    training_run: tuple[Path, ModelMetadata],
     tmp_path: Path,
     holdout_frame: pd.DataFrame,
 ) -> None:
@@ -155,7 +162,7 @@ def test_training_twice_gives_identical_artifacts_and_predictions(
     first_dir, first = training_run
     second = run_training(output_dir=tmp_path)
     # Then the pickles are byte-identical and price the held-out split identically
-    assert second["artifact_sha256"] == first["artifact_sha256"]
+    assert second.artifact_sha256 == first.artifact_sha256
     assert file_sha256(artifact_paths(config, tmp_path).pipeline) == file_sha256(
         artifact_paths(config, first_dir).pipeline
     )
@@ -168,8 +175,8 @@ def test_training_twice_gives_identical_artifacts_and_predictions(
             load_pipeline(artifact_paths(config, first_dir)), holdout_frame, target
         ),
     )
-    assert second["metrics"] == first["metrics"]
-    assert second.get("onnx_sha256") == first.get("onnx_sha256")
+    assert second.metrics == first.metrics
+    assert second.onnx_sha256 == first.onnx_sha256
 
 
 TRAIN_IN_FRESH_PROCESS = """
@@ -179,7 +186,7 @@ from regression_model.processing.artifacts import ArtifactPaths, load_pipeline
 from regression_model.train_pipeline import run_training
 if len(sys.argv) > 2:
     load_pipeline(ArtifactPaths(*(Path(path) for path in sys.argv[2:])))
-print(run_training(output_dir=Path(sys.argv[1]))["artifact_sha256"])
+print(run_training(output_dir=Path(sys.argv[1])).artifact_sha256)
 """
 
 
@@ -199,8 +206,9 @@ def sha_trained_in_fresh_process(output_dir: Path, *load_first: Path) -> str:
     return completed.stdout.strip()
 
 
+@pytest.mark.process
 def test_artifact_bytes_do_not_depend_on_what_the_process_did_before(
-    config: AppConfig, training_run: tuple[Path, dict[str, Any]], tmp_path: Path
+    config: AppConfig, training_run: tuple[Path, ModelMetadata], tmp_path: Path
 ) -> None:
     # Given two fresh interpreters, one of which first loads a trained model
     # (as a service or a test session does before retraining)
@@ -214,11 +222,12 @@ def test_artifact_bytes_do_not_depend_on_what_the_process_did_before(
     assert after_load == fresh
 
 
+@pytest.mark.process
 def test_packaged_artifact_is_what_the_current_code_and_data_train(
     config: AppConfig,
-    training_run: tuple[Path, dict[str, Any]],
+    training_run: tuple[Path, ModelMetadata],
     packaged_pipeline: Pipeline,
-    packaged_metadata: dict[str, Any],
+    packaged_metadata: ModelMetadata,
     holdout_frame: pd.DataFrame,
 ) -> None:
     # A stale trained_models/ would serve a model the code no longer produces.
@@ -230,8 +239,8 @@ def test_packaged_artifact_is_what_the_current_code_and_data_train(
             load_pipeline(artifact_paths(config, output_dir)), holdout_frame, target
         ),
     )
-    assert packaged_metadata["config"] == recorded["config"]
-    assert packaged_metadata["data"] == recorded["data"]
+    assert packaged_metadata.config == recorded.config
+    assert packaged_metadata.data == recorded.data
 
 
 # --- the quality gate and other refusals ----------------------------------------------
@@ -285,6 +294,7 @@ def test_training_refuses_a_snapshot_that_does_not_match_its_hashes(
     assert not output_dir.exists()
 
 
+@pytest.mark.process
 def test_training_replaces_other_versions_artifacts(
     config: AppConfig, tmp_path: Path
 ) -> None:
@@ -300,19 +310,21 @@ def test_training_replaces_other_versions_artifacts(
 # --- the command line -------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_cli_trains_into_the_given_folder_and_prints_the_metrics(
     config: AppConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    recorded = json.loads(artifact_paths(config, tmp_path).metadata.read_text())
-    assert f"RMSLE {recorded['metrics']['test']['rmsle']:.4f}" in out
-    assert recorded["artifact_sha256"] in out
+    recorded = load_metadata(artifact_paths(config, tmp_path))
+    assert f"RMSLE {recorded.metrics.test.rmsle:.4f}" in out
+    assert f"{recorded.artifact_sha256}" in out
 
 
+@pytest.mark.process
 def test_cli_if_missing_keeps_a_valid_artifact_and_replaces_a_broken_one(
     config: AppConfig,
-    training_run: tuple[Path, dict[str, Any]],
+    training_run: tuple[Path, ModelMetadata],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -23,7 +23,7 @@ from regression_model.predict import make_prediction
 from scripts.package_index import build_wheel
 from tests.support import REPO_ROOT, run_python
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.process
 
 # Rows as a Kaggle-speaking client sends them: digit-first names, an Id, a gap.
 CLIENT_ROWS: list[dict[str, Any]] = [

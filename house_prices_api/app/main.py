@@ -28,6 +28,7 @@ from app.middleware import (
     UnexpectedErrorMiddleware,
 )
 from app.model import load_model
+from app.openapi import document_request_models
 from app.prediction_pool import create_prediction_pool
 from app.schemas import BODY_TIMEOUT_RESPONSE
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # After the prediction route, which most requests are for: routes match in order.
     app.include_router(home.router)
     app.include_router(health.router, prefix=API_PREFIX)
+    document_request_models(app, predict.REQUEST_MODELS)
     install_error_handlers(app)
     # Added innermost first: a request meets RequestContext, CORS, the 500 guard,
     # then the size cap.

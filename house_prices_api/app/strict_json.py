@@ -93,12 +93,14 @@ def is_json_content_type(value: str | None) -> bool:
 
 
 class StrictJSONRequest(Request):
-    """A request whose ``json()`` is ``parse_strict_json``."""
+    """A request whose ``json()`` is ``parse_strict_json``, parsed once and kept."""
+
+    _strict_json: Any
 
     async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = parse_strict_json(await self.body())
-        return self._json
+        if not hasattr(self, "_strict_json"):
+            self._strict_json = parse_strict_json(await self.body())
+        return self._strict_json
 
 
 def is_uncompressed(value: str | None) -> bool:

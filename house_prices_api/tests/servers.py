@@ -1,7 +1,9 @@
 """Real servers for the tests: start on a free loopback port, wait until healthy, stop.
 
 Each server runs in its own process group, so stopping it stops everything
-it started (honcho's children, uvicorn's workers) and nothing else.
+it started (honcho's children, the service's workers) and nothing else. The
+process work is ``scripts.local_processes``'s, shared with the benchmarks;
+this module adds the tests' defaults and their HTTP and log helpers.
 """
 
 from __future__ import annotations
@@ -10,61 +12,31 @@ import http.client
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from scripts import local_processes
+from scripts.local_processes import RunningServer, free_port, tool_path
+
+__all__ = [
+    "API_DIR",
+    "HEALTH_PATH",
+    "REPO_ROOT",
+    "START_SCRIPT",
+    "RunningServer",
+    "call",
+    "free_port",
+    "model_imported_from",
+    "start_server",
+    "tool_path",
+    "wait_until_logged",
+]
 
 API_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = API_DIR.parent
 START_SCRIPT = API_DIR / "bin" / "start"
 HEALTH_PATH = "/api/v1/health"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def tool_path() -> str:
-    """PATH with this interpreter's scripts (uvicorn, honcho) first."""
-    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-
-
-@dataclass
-class RunningServer:
-    """A server process we started, its port and its log file."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def connect(self, timeout: float = 60) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def stop(self, timeout: float = 20) -> None:
-        """SIGTERM the server's process group; SIGKILL it if it lingers."""
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout)
 
 
 def start_server(
@@ -83,41 +55,33 @@ def start_server(
     """
     port = port or free_port()
     full_env = {**os.environ, "PATH": tool_path(), **(env or {})}
-    full_env.update(HOST="127.0.0.1", PORT=str(port))
+    full_env.update(HOST=local_processes.LOOPBACK, PORT=str(port))
     for name in unset:
         full_env.pop(name, None)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = RunningServer(process=process, port=port, log_path=log_path)
-    try:
-        wait_until_healthy(server, ready_timeout)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return local_processes.start_server(
+        command,
+        log_path,
+        port=port,
+        env=full_env,
+        health_path=HEALTH_PATH,
+        cwd=cwd,
+        ready_timeout=ready_timeout,
+        poll_s=0.2,
+    )
 
 
-def wait_until_healthy(server: RunningServer, timeout: float) -> None:
-    """Poll the health endpoint until it answers 200."""
+def wait_until_logged(log_path: Path, text: str, count: int, timeout: float) -> None:
+    """Wait until ``text`` appears ``count`` times in the server's log.
+
+    Health answers 200 as soon as one worker is up; "Application startup
+    complete." once per worker says they all are.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{server.log_text()[-4000:]}")
-        try:
-            status, _, _ = call(server.connect(timeout=5), "GET", HEALTH_PATH)
-        except OSError:
-            status = 0
-        if status == 200:
+        if log_path.read_text(errors="replace").count(text) >= count:
             return
-        time.sleep(0.2)
-    raise TimeoutError(f"server not healthy in {timeout} s:\n{server.log_text()[-4000:]}")
+        time.sleep(0.05)
+    raise TimeoutError(f"{text!r} not logged {count} times in {timeout} s")
 
 
 def call(

@@ -17,6 +17,8 @@ import pytest
 from contract import report_problems, run_contract_fuzz
 from servers import START_SCRIPT, RunningServer, start_server
 
+pytestmark = pytest.mark.process
+
 API_KEY = "contract-fuzz-key-4f9c2a7e1b"
 EXAMPLES_PER_OPERATION = 40
 SEED = 20_261_129

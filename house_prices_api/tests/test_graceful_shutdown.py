@@ -92,7 +92,7 @@ def _probe(port: int) -> str:
     return answer.split(b"\r\n", 1)[0].decode(errors="replace") or "closed"
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_sigterm_lets_in_flight_requests_finish(
     server: RunningServer, batch: bytes
 ) -> None:

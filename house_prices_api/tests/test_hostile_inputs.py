@@ -406,6 +406,7 @@ def _server_is_up(server: RunningServer) -> bool:
     return server.process.poll() is None and status == 200
 
 
+@pytest.mark.process
 def test_gzip_bomb_is_refused_unread(
     hostile_server: RunningServer, raw_socket: socket.socket
 ) -> None:
@@ -426,6 +427,7 @@ def test_gzip_bomb_is_refused_unread(
     assert _health_on(raw_socket) == 200
 
 
+@pytest.mark.process
 def test_a_declared_body_over_the_limit_is_413_and_the_connection_kept(
     raw_socket: socket.socket,
 ) -> None:
@@ -440,6 +442,7 @@ def test_a_declared_body_over_the_limit_is_413_and_the_connection_kept(
     assert _health_on(raw_socket) == 200
 
 
+@pytest.mark.process
 def test_a_chunked_body_over_the_limit_is_413_and_the_connection_kept(
     raw_socket: socket.socket,
 ) -> None:
@@ -461,6 +464,7 @@ def test_a_chunked_body_over_the_limit_is_413_and_the_connection_kept(
     assert _health_on(raw_socket) == 200
 
 
+@pytest.mark.process
 def test_a_stalled_body_times_out_with_408(
     hostile_server: RunningServer, raw_socket: socket.socket
 ) -> None:
@@ -479,6 +483,7 @@ def test_a_stalled_body_times_out_with_408(
     assert _server_is_up(hostile_server)
 
 
+@pytest.mark.process
 def test_a_dribbled_body_times_out_although_bytes_keep_coming(
     hostile_server: RunningServer, raw_socket: socket.socket
 ) -> None:
@@ -510,6 +515,7 @@ def test_a_dribbled_body_times_out_although_bytes_keep_coming(
     assert _server_is_up(hostile_server)
 
 
+@pytest.mark.process
 def test_content_length_with_chunked_is_400_and_closed(
     hostile_server: RunningServer, raw_socket: socket.socket
 ) -> None:
@@ -531,6 +537,7 @@ def test_content_length_with_chunked_is_400_and_closed(
     assert _server_is_up(hostile_server)
 
 
+@pytest.mark.process
 def test_bytes_that_are_not_http_get_400_and_the_server_stays_up(
     hostile_server: RunningServer, raw_socket: socket.socket
 ) -> None:

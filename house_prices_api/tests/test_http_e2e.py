@@ -18,6 +18,8 @@ from servers import HEALTH_PATH, RunningServer, call
 
 from regression_model.processing.schema import EXAMPLE_HOUSE, field_labels
 
+pytestmark = pytest.mark.process
+
 PREDICT = "/api/v1/predict"
 JSON = {"Content-Type": "application/json"}
 

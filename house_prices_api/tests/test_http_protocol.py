@@ -54,16 +54,19 @@ def _accepted_nodelay(fix: bool) -> int:
     return asyncio.run(scenario())
 
 
+@pytest.mark.process
 def test_asyncio_leaves_nagle_on_for_a_socket_bound_as_uvicorn_workers_bind_it() -> None:
     # The reason for NoDelayH11Protocol: without it the option stays off.
     assert _accepted_nodelay(fix=False) == 0
 
 
+@pytest.mark.process
 def test_the_protocol_turns_nagle_off() -> None:
     assert _accepted_nodelay(fix=True) != 0
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.process
 def test_keep_alive_predictions_do_not_wait_for_delayed_acks(
     tmp_path: Path, workers: str
 ) -> None:
@@ -137,6 +140,7 @@ REFUSED = b"\r\n\r\nInvalid HTTP request received."
         ("a header that never ends", [HEALTH_HEAD + b"X-Big: "] + [b"a" * 4000] * 10),
     ],
 )
+@pytest.mark.process
 def test_a_request_head_over_16_kib_is_400_and_closed(
     head_server: RunningServer, case: str, pieces: list[bytes]
 ) -> None:
@@ -147,6 +151,7 @@ def test_a_request_head_over_16_kib_is_400_and_closed(
     assert answer.endswith(REFUSED), (case, answer[-80:])
 
 
+@pytest.mark.process
 def test_a_head_under_the_cap_is_served_and_kept_alive(
     head_server: RunningServer,
 ) -> None:

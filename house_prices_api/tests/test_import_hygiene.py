@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from servers import API_DIR, REPO_ROOT
+
+pytestmark = pytest.mark.process
 
 TRAINING_STACK = ("pandas", "sklearn", "feature_engine", "joblib", "scipy")
 

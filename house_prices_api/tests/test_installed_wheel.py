@@ -18,7 +18,7 @@ from servers import REPO_ROOT, RunningServer, call, free_port, start_server
 from regression_model.processing.schema import EXAMPLE_HOUSE
 from scripts.package_index import stop_local_index
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.process
 
 
 @pytest.fixture(scope="module")

@@ -113,7 +113,7 @@ def _assert_rows_in_batches_match_rows_alone(
             )
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_concurrent_answers_equal_the_answers_alone(server: RunningServer) -> None:
     # Given each request's answer when it is sent alone, one at a time
     pool = _request_pool()

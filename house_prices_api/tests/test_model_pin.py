@@ -97,6 +97,7 @@ def installed_payload(target: Path) -> str | None:
     return path.read_text() if path.is_file() else None
 
 
+@pytest.mark.process
 def test_the_pin_installs_the_released_bytes(
     index: tuple[str, Path, Path], tmp_path: Path
 ) -> None:
@@ -111,6 +112,7 @@ def test_the_pin_installs_the_released_bytes(
 
 
 @pytest.mark.parametrize("pinned_by", ["pin file", "MODEL_VERSION and MODEL_SHA256"])
+@pytest.mark.process
 def test_a_wheel_replaced_on_the_index_is_refused(
     pinned_by: str, index: tuple[str, Path, Path], tmp_path: Path
 ) -> None:
@@ -144,6 +146,7 @@ def test_a_wheel_replaced_on_the_index_is_refused(
         {"MODEL_VERSION": VERSION, "MODEL_SHA256": "not-a-hash"},
     ],
 )
+@pytest.mark.process
 def test_a_version_without_its_hash_is_refused_before_pip_runs(
     overrides: dict[str, str], index: tuple[str, Path, Path], tmp_path: Path
 ) -> None:
@@ -154,6 +157,7 @@ def test_a_version_without_its_hash_is_refused_before_pip_runs(
     assert not (tmp_path / "site").exists()
 
 
+@pytest.mark.process
 def test_the_hash_to_pin_is_read_back_from_the_index(
     index: tuple[str, Path, Path], tmp_path: Path
 ) -> None:

@@ -43,6 +43,7 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
+@pytest.mark.process
 def test_the_wheel_builds_byte_for_byte_again(built_wheel: Path, tmp_path: Path) -> None:
     # The service pins the wheel's SHA-256: the same sources must give the same bytes,
     # whenever and from wherever they are built (no timestamps, no stale build folder).
@@ -59,6 +60,7 @@ def test_the_wheel_builds_byte_for_byte_again(built_wheel: Path, tmp_path: Path)
         assert {item.date_time for item in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
+@pytest.mark.process
 def test_the_index_script_runs_on_the_standard_library_alone(tmp_path: Path) -> None:
     # `python -m scripts.package_index stop` (and start, publish's checks) must work
     # from any Python 3.11, e.g. the one holding only tox: no site-packages at all.
@@ -99,6 +101,7 @@ def _altered_copy(wheel: Path, folder: Path) -> Path:
     return altered
 
 
+@pytest.mark.process
 def test_publish_once_then_skip_identical_builds(
     built_wheel: Path, local_index: tuple[str, Path]
 ) -> None:
@@ -112,6 +115,7 @@ def test_publish_once_then_skip_identical_builds(
     assert wheel_content(folder / built_wheel.name) == wheel_content(built_wheel)
 
 
+@pytest.mark.process
 def test_a_different_wheel_under_a_published_version_is_refused(
     built_wheel: Path, local_index: tuple[str, Path], tmp_path: Path
 ) -> None:
@@ -127,6 +131,7 @@ def test_a_different_wheel_under_a_published_version_is_refused(
     assert wheel_content(folder / built_wheel.name) == wheel_content(altered)
 
 
+@pytest.mark.process
 def test_the_local_index_never_falls_back_to_pypi(local_index: tuple[str, Path]) -> None:
     index_url, _ = local_index
 

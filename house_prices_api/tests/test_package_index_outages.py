@@ -33,6 +33,8 @@ from scripts.package_index import (
     wheel_content,
 )
 
+pytestmark = pytest.mark.process
+
 WHEEL_NAME = wheel_name("0.0.1")
 PAYLOAD_BYTES = 300_000  # several times the proxy's cut-off
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 
 from regression_model.predict import model_version
 
@@ -227,3 +228,61 @@ def test_the_onnx_backend_serves_the_same_prices(
     assert exported["predictions"][:2] == pytest.approx(
         reference["predictions"][:2], rel=1e-4
     )
+
+
+def test_the_request_body_is_documented_as_a_required_prediction_request(
+    client: TestClient,
+) -> None:
+    # Given the OpenAPI document of an endpoint that reads its body itself
+    spec = client.get("/openapi.json").json()
+    # When a client looks up what the body is
+    body = spec["paths"][PREDICT]["post"]["requestBody"]
+    # Then it is the PredictionRequest schema, required, with its examples
+    assert body["required"] is True
+    content = body["content"]["application/json"]
+    assert content["schema"] == {"$ref": "#/components/schemas/PredictionRequest"}
+    assert set(content["examples"]) == {"one house", "mixed batch"}
+    assert "PredictionRequest" in spec["components"]["schemas"]
+
+
+class _RecordingTracer(trace.NoOpTracer):
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        self.names.append(name)
+        return super().start_span(name, *args, **kwargs)
+
+
+class _RecordingProvider(trace.TracerProvider):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _RecordingTracer(self.names)
+
+
+@pytest.fixture(scope="module")
+def global_tracer_provider() -> _RecordingProvider:
+    """A configured global tracer provider (OpenTelemetry lets a process set one once)."""
+    provider = _RecordingProvider()
+    trace.set_tracer_provider(provider)
+    assert trace.get_tracer_provider() is provider, "a provider was already set"
+    return provider
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_opentelemetry_spans_are_a_setting(
+    make_client: Callable[..., TestClient],
+    global_tracer_provider: _RecordingProvider,
+    enabled: bool,
+    example_row: dict,
+) -> None:
+    # Given a process with a tracer provider, and an app with OPENTELEMETRY set or not
+    client = make_client(opentelemetry=enabled)
+    global_tracer_provider.names.clear()
+    # When a batch is priced
+    response = client.post(PREDICT, json={"inputs": [example_row]})
+    # Then FastAPI made spans for it exactly when the setting is on
+    assert response.status_code == 200
+    assert bool(global_tracer_provider.names) is enabled

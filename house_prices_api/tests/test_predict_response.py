@@ -1,10 +1,10 @@
-"""POST /api/v1/predict's fast path: the same bytes, scored inline only when tiny."""
+"""POST /api/v1/predict's response: the response model's bytes; tiny batches inline."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from app.api import predict as predict_module
@@ -57,25 +57,19 @@ def test_the_openapi_document_still_describes_the_response(client: TestClient) -
     assert schema == {"$ref": "#/components/schemas/PredictionResponse"}
 
 
-class _OtherScorer:
-    def __init__(self) -> None:
-        self.features = ["GrLivArea"]
-
-
 @pytest.mark.parametrize(
-    ("rows", "onnx", "inline"),
+    ("rows", "backend", "inline"),
     [
-        (1, True, True),
-        (INLINE_ROWS, True, True),
-        (INLINE_ROWS + 1, True, False),
-        (1, False, False),
+        (1, "onnx", True),
+        (INLINE_ROWS, "onnx", True),
+        (INLINE_ROWS + 1, "onnx", False),
+        (1, "pipeline", False),
     ],
 )
 def test_only_tiny_onnx_batches_are_scored_on_the_event_loop(
-    rows: int, onnx: bool, inline: bool
+    rows: int, backend: Literal["onnx", "pipeline"], inline: bool
 ) -> None:
-    scorer = load_scorer("onnx") if onnx else _OtherScorer()
-    assert scores_inline(scorer, rows) is inline  # type: ignore[arg-type]
+    assert scores_inline(backend, rows) is inline
 
 
 @pytest.mark.parametrize(("size", "off_loop"), [(1, False), (INLINE_ROWS + 1, True)])

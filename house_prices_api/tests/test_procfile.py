@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 from servers import REPO_ROOT, call, free_port, start_server
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
+
+pytestmark = pytest.mark.process
 
 
 def test_honcho_runs_the_procfile_web_process(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ from scripts.package_index import (
 )
 from scripts.serve import LEAKY_VARIABLES, ensure_api_env, service_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.process
 
 
 def next_patch(version: str) -> str:

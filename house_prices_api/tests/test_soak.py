@@ -20,7 +20,7 @@ from servers import REPO_ROOT
 SOAK_SCRIPT = REPO_ROOT / "benchmarks" / "soak.py"
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_a_30_second_soak_has_no_errors_and_flat_memory(tmp_path: Path) -> None:
     # When the soak runs for 30 seconds (10 of them warm-up)
     report = tmp_path / "soak.json"

@@ -101,7 +101,7 @@ def _start_and_watch(
         process.wait(10)
 
 
-@pytest.mark.slow
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("suffix", "damage", "env"),
     [

@@ -211,6 +211,7 @@ def fake_osv_report() -> Iterator[dict[str, Any]]:
         thread.join()
 
 
+@pytest.mark.process
 def test_the_gate_fails_on_a_vulnerability_not_allowlisted(
     fake_osv_report: dict[str, Any],
 ) -> None:
@@ -223,6 +224,7 @@ def test_the_gate_fails_on_a_vulnerability_not_allowlisted(
 
 
 @pytest.mark.parametrize("listed_as", ["GHSA-fake-0001", "CVE-2099-0001"])
+@pytest.mark.process
 def test_the_gate_accepts_an_allowlisted_vulnerability_by_id_or_alias(
     fake_osv_report: dict[str, Any], listed_as: str
 ) -> None:
@@ -231,6 +233,7 @@ def test_the_gate_accepts_an_allowlisted_vulnerability_by_id_or_alias(
     assert (outcome.unlisted, outcome.stale) == ([], [])
 
 
+@pytest.mark.process
 def test_the_gate_flags_allowlist_entries_no_longer_needed(
     fake_osv_report: dict[str, Any],
 ) -> None:

@@ -96,7 +96,7 @@ def _run_clients(
     return threads, calls
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_a_killed_worker_is_replaced_and_only_its_requests_fail(
     server: RunningServer,
 ) -> None:

@@ -1,20 +1,26 @@
-"""Saving, verifying and loading the versioned model artifact.
+"""Saving, verifying and loading the versioned model artifact and its metadata.
 
 The artifact is a joblib pickle, and unpickling runs code: it is only ever
-loaded after its SHA-256 matches the one recorded at training time. Heavy
-libraries are imported inside the functions that need them, so a process
-that only verifies or serves an exported graph never loads them.
+loaded after its SHA-256 matches the one recorded at training time; the
+exported graph is only handed out after its bytes match theirs. The metadata
+is read and written through one typed model, ``ModelMetadata``, so a field
+misspelt or missing fails where the file is read. Heavy libraries are
+imported inside the functions that need them, so a process that only
+verifies or serves an exported graph never loads them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from regression_model.config.core import TRAINED_MODEL_DIR
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from regression_model.config.core import TRAINED_MODEL_DIR, GateConfig, ModelConfig
 from regression_model.hashing import file_sha256
 
 if TYPE_CHECKING:
@@ -25,6 +31,85 @@ ARTIFACT_SUFFIXES = (".pkl", ".json", ".onnx")
 
 class ArtifactIntegrityError(RuntimeError):
     """The trained artifact is missing, truncated or not the one training wrote."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataFileRecord(_Record):
+    """One file of the data snapshot the model was trained and evaluated on."""
+
+    sha256: str
+    rows: int
+
+
+class TrainedWith(_Record):
+    """Where and with what the model was trained (to reproduce it)."""
+
+    source_commit: str
+    python: str
+    libraries: dict[str, str]
+
+
+class PriceMetrics(_Record):
+    """Errors of predicted prices: RMSE, RMSLE, MAE in dollars, and R²."""
+
+    rmse: float
+    rmsle: float
+    mae: float
+    r2: float
+
+
+class MetricsRecord(_Record):
+    """The model's metrics by split (only the held-out ``test`` split today)."""
+
+    test: PriceMetrics
+
+
+class ParityReport(_Record):
+    """What the ONNX gate checked and the largest relative price difference it saw."""
+
+    held_out_rows: int
+    perturbed_rows: int
+    single_rows: int
+    max_relative_difference: float
+    tolerance: float
+    seed: int
+
+
+class ModelTests(_Record):
+    """The model tests' figures (``evaluation.model_test_figures``) and thresholds."""
+
+    figures: dict[str, Any]
+    thresholds: GateConfig
+
+
+class ModelMetadata(_Record):
+    """The metadata JSON written beside an artifact: what to trust and reproduce it by.
+
+    Training writes it in two steps: the hashes of the pickle
+    (``artifact_sha256``) and of the exported graph (``onnx_sha256``, with its
+    ``onnx_parity`` report) are added as the files are written, so they are
+    optional here; verification refuses a file that lacks the one it checks.
+    """
+
+    version: str
+    distribution_name: str
+    trained_with: TrainedWith
+    data: dict[str, DataFileRecord]
+    config: ModelConfig
+    training_fingerprint: str
+    metrics: MetricsRecord
+    model_tests: ModelTests | None = None
+    artifact_sha256: str | None = None
+    onnx_sha256: str | None = None
+    onnx_parity: ParityReport | None = None
+
+    def to_json(self) -> str:
+        """The file's text: sorted keys, two-space indent, absent hashes left out."""
+        recorded = self.model_dump(mode="json", exclude_none=True)
+        return json.dumps(recorded, indent=2, sort_keys=True) + "\n"
 
 
 @dataclass(frozen=True)
@@ -48,8 +133,8 @@ class ArtifactPaths:
 
 
 def save_pipeline(
-    pipeline: Pipeline, metadata: dict[str, Any], paths: ArtifactPaths
-) -> dict[str, Any]:
+    pipeline: Pipeline, metadata: ModelMetadata, paths: ArtifactPaths
+) -> ModelMetadata:
     """Persist the fitted pipeline and its metadata (with the artifact's hash).
 
     Other versions' files in the folder are removed, so the wheel ships exactly
@@ -67,12 +152,19 @@ def save_pipeline(
     # unpickled one does not). A round trip first makes the bytes, and so the
     # recorded hash, a function of the model alone.
     joblib.dump(pickle.loads(pickle.dumps(pipeline)), paths.pipeline)
-    recorded = {**metadata, "artifact_sha256": file_sha256(paths.pipeline)}
-    paths.metadata.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    recorded = metadata.model_copy(
+        update={"artifact_sha256": file_sha256(paths.pipeline)}
+    )
+    save_metadata(recorded, paths)
     return recorded
 
 
-def load_metadata(paths: ArtifactPaths) -> dict[str, Any]:
+def save_metadata(metadata: ModelMetadata, paths: ArtifactPaths) -> None:
+    """Write the metadata beside the artifact, in the one format readers expect."""
+    paths.metadata.write_text(metadata.to_json())
+
+
+def load_metadata(paths: ArtifactPaths) -> ModelMetadata:
     """Read the metadata written beside an artifact."""
     if not paths.metadata.is_file():
         raise ArtifactIntegrityError(
@@ -80,19 +172,25 @@ def load_metadata(paths: ArtifactPaths) -> dict[str, Any]:
             "(tox -e train)"
         )
     try:
-        return dict(json.loads(paths.metadata.read_text()))
+        recorded = json.loads(paths.metadata.read_text())
     except json.JSONDecodeError as error:
         raise ArtifactIntegrityError(
             f"model metadata {paths.metadata} is not valid JSON: {error}"
         ) from error
+    try:
+        return ModelMetadata.model_validate(recorded)
+    except ValidationError as error:
+        raise ArtifactIntegrityError(
+            f"model metadata {paths.metadata} does not hold a model's metadata: {error}"
+        ) from error
 
 
-def verify_artifact(paths: ArtifactPaths) -> dict[str, Any]:
+def verify_artifact(paths: ArtifactPaths) -> ModelMetadata:
     """Check the artifact against its recorded SHA-256; return the metadata."""
     metadata = load_metadata(paths)
     if not paths.pipeline.is_file():
         raise ArtifactIntegrityError(f"model artifact {paths.pipeline} is missing")
-    expected = metadata.get("artifact_sha256")
+    expected = metadata.artifact_sha256
     actual = file_sha256(paths.pipeline)
     if actual != expected:
         raise ArtifactIntegrityError(
@@ -100,6 +198,30 @@ def verify_artifact(paths: ArtifactPaths) -> dict[str, Any]:
             f"records {expected}: refusing to load a tampered or truncated model"
         )
     return metadata
+
+
+def verify_onnx(paths: ArtifactPaths, metadata: ModelMetadata) -> bytes:
+    """The exported graph's bytes, only if they hash to what training recorded.
+
+    A graph runs no code, but a swapped or truncated one would price houses
+    wrongly without a sound; the bytes checked are the bytes loaded.
+    """
+    expected = metadata.onnx_sha256
+    if expected is None:
+        raise ArtifactIntegrityError(
+            f"model metadata {paths.metadata} records no onnx_sha256: "
+            "retrain to export the ONNX graph (tox -e train)"
+        )
+    if not paths.onnx.is_file():
+        raise ArtifactIntegrityError(f"exported graph {paths.onnx} is missing")
+    graph = paths.onnx.read_bytes()
+    actual = hashlib.sha256(graph).hexdigest()
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"exported graph {paths.onnx} has sha256 {actual}, but its metadata "
+            f"records {expected}: refusing to load a tampered or truncated graph"
+        )
+    return graph
 
 
 def load_pipeline(paths: ArtifactPaths) -> Pipeline:

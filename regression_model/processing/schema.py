@@ -16,6 +16,7 @@ import math
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.fields import FieldInfo
 
 MAX_LABEL_LENGTH = 32
 MISSING_TEXT = frozenset({"", "na"})
@@ -215,6 +216,23 @@ class HouseFeatures(BaseModel):
         None
     )
     YrSold: Count = Field(None, ge=1800, le=2100, description="Year sold")
+
+
+def row_keys(name: str, info: FieldInfo) -> tuple[str, ...] | None:
+    """The keys a row may give field ``name`` by, the one pydantic tries first first.
+
+    ``None`` for an alias that is not plain text (a path into nested data).
+    """
+    alias = info.validation_alias or info.alias
+    if alias is None:
+        return (name,)
+    if isinstance(alias, str):
+        return (alias, name) if alias != name else (name,)
+    if isinstance(alias, AliasChoices) and all(
+        isinstance(choice, str) for choice in alias.choices
+    ):
+        return tuple(dict.fromkeys([*(str(c) for c in alias.choices), name]))
+    return None
 
 
 def field_labels() -> dict[str, tuple[Any, ...]]:

@@ -67,7 +67,7 @@ def test_move_treats_error_versus_price_as_a_move() -> None:
     assert Move("k", 100.0, 103.0).relative == pytest.approx(0.03)
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_unchanged_retrain_passes_with_zero_rows_moved(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -82,7 +82,7 @@ def test_unchanged_retrain_passes_with_zero_rows_moved(
     assert "verdict: PASS" in out
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_changed_model_without_version_bump_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -97,7 +97,7 @@ def test_changed_model_without_version_bump_fails(
     assert "needs a VERSION bump" in out
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_worse_model_fails_even_with_a_version_bump(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -21,7 +21,7 @@ from tests.support import REPO_ROOT
 EXAMPLE_DIR = REPO_ROOT / "examples" / "node"
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.process,
     pytest.mark.skipif(
         shutil.which("node") is None or shutil.which("npm") is None,
         reason="Node.js and npm are needed for the portable check",

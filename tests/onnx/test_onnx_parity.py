@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,11 @@ from regression_model.onnx_parity import (
     check_onnx_parity,
     perturbed_records,
 )
-from regression_model.predict import ONNX_SHA256_KEY
-from regression_model.processing.artifacts import ArtifactPaths
+from regression_model.processing.artifacts import (
+    ArtifactPaths,
+    ModelMetadata,
+    load_metadata,
+)
 from regression_model.processing.validation import rows_from_input
 from regression_model.scoring import OnnxScorer, PipelineScorer
 
@@ -116,23 +118,26 @@ def test_gate_names_the_record_that_differs(
         )
 
 
+@pytest.mark.process
 def test_training_records_the_graphs_hash_and_parity(
-    training_run: tuple[Path, dict[str, Any]], config: AppConfig
+    training_run: tuple[Path, ModelMetadata], config: AppConfig
 ) -> None:
     # Given one training run into a scratch folder
     output_dir, recorded = training_run
     paths = ArtifactPaths.for_version(
-        config.app.pipeline_save_file, recorded["version"], output_dir
+        config.app.pipeline_save_file, recorded.version, output_dir
     )
     # Then the graph sits beside the pickle, its hash and parity recorded on disk
-    assert recorded[ONNX_SHA256_KEY] == file_sha256(paths.onnx)
-    assert recorded["artifact_sha256"] == file_sha256(paths.pipeline)
-    assert json.loads(paths.metadata.read_text()) == recorded
-    parity = recorded["onnx_parity"]
-    assert parity["perturbed_rows"] >= 4_000
-    assert parity["max_relative_difference"] <= 1e-9
+    assert recorded.onnx_sha256 == file_sha256(paths.onnx)
+    assert recorded.artifact_sha256 == file_sha256(paths.pipeline)
+    assert load_metadata(paths) == recorded
+    parity = recorded.onnx_parity
+    assert parity is not None
+    assert parity.perturbed_rows >= 4_000
+    assert parity.max_relative_difference <= 1e-9
 
 
+@pytest.mark.process
 def test_failing_gate_leaves_no_servable_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

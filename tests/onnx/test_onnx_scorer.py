@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,13 +10,13 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
-from regression_model.predict import (
-    ONNX_SHA256_KEY,
-    load_onnx_scorer,
-    load_scorer,
-    make_prediction,
+from regression_model import ArtifactIntegrityError, load_model, make_prediction
+from regression_model.model import load_model_from
+from regression_model.processing.artifacts import (
+    ArtifactPaths,
+    load_metadata,
+    save_metadata,
 )
-from regression_model.processing.artifacts import ArtifactIntegrityError, ArtifactPaths
 from regression_model.processing.features import canonical_label
 from regression_model.scoring import OnnxScorer, PipelineScorer, label_text
 from tests.support import copy_artifact, flip_byte, run_python
@@ -125,10 +124,8 @@ def test_no_records_give_no_prices(onnx_scorer: OnnxScorer) -> None:
 
 
 def test_onnx_backend_serves_make_prediction(example_house: dict[str, Any]) -> None:
-    onnx_result = make_prediction(input_data=[example_house], scorer=load_scorer("onnx"))
-    reference = make_prediction(
-        input_data=[example_house], scorer=load_scorer("pipeline")
-    )
+    onnx_result = make_prediction(input_data=[example_house], model=load_model("onnx"))
+    reference = make_prediction(input_data=[example_house], model=load_model("pipeline"))
     assert onnx_result["errors"] == []
     assert onnx_result["predictions"][0] == pytest.approx(
         reference["predictions"][0], rel=1e-9
@@ -137,35 +134,33 @@ def test_onnx_backend_serves_make_prediction(example_house: dict[str, Any]) -> N
 
 def test_tampered_graph_is_refused(copied_artifact: ArtifactPaths) -> None:
     # Given a graph with one byte changed after training recorded its hash
-    metadata = json.loads(copied_artifact.metadata.read_text())
     flip_byte(copied_artifact.onnx)
     # When / Then loading it is refused, naming the file
     with pytest.raises(ArtifactIntegrityError, match="tampered"):
-        load_onnx_scorer(copied_artifact, metadata)
+        load_model_from(copied_artifact, "onnx")
 
 
 def test_missing_graph_is_refused(copied_artifact: ArtifactPaths) -> None:
-    metadata = json.loads(copied_artifact.metadata.read_text())
     copied_artifact.onnx.unlink()
     with pytest.raises(ArtifactIntegrityError, match="missing"):
-        load_onnx_scorer(copied_artifact, metadata)
+        load_model_from(copied_artifact, "onnx")
 
 
 def test_graph_without_a_recorded_hash_is_refused(copied_artifact: ArtifactPaths) -> None:
-    metadata = json.loads(copied_artifact.metadata.read_text())
-    del metadata[ONNX_SHA256_KEY]
-    with pytest.raises(ArtifactIntegrityError, match=ONNX_SHA256_KEY):
-        load_onnx_scorer(copied_artifact, metadata)
+    metadata = load_metadata(copied_artifact)
+    save_metadata(metadata.model_copy(update={"onnx_sha256": None}), copied_artifact)
+    with pytest.raises(ArtifactIntegrityError, match="onnx_sha256"):
+        load_model_from(copied_artifact, "onnx")
 
 
+@pytest.mark.process
 def test_onnx_backend_imports_no_pandas_nor_scikit_learn(tmp_path: Path) -> None:
     # Given a fresh interpreter
     code = f"""
 import sys
-from regression_model.predict import load_scorer, make_prediction
-from regression_model.processing.schema import EXAMPLE_HOUSE
+from regression_model import EXAMPLE_HOUSE, make_prediction
 
-result = make_prediction(input_data=[EXAMPLE_HOUSE], scorer=load_scorer("onnx"))
+result = make_prediction(input_data=[EXAMPLE_HOUSE])
 assert result["predictions"][0] > 0, result
 loaded = {{name.split(".")[0] for name in sys.modules}}
 print(sorted(loaded & set({HEAVY_MODULES!r})))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from regression_model.hashing import file_sha256
 from regression_model.processing.artifacts import (
     ArtifactIntegrityError,
     ArtifactPaths,
+    ModelMetadata,
     load_metadata,
     load_pipeline,
+    save_metadata,
     save_pipeline,
     verify_artifact,
 )
@@ -55,14 +58,14 @@ def test_paths_for_a_version_share_one_stem_in_the_directory(tmp_path: Path) -> 
 
 def test_an_intact_copy_verifies_and_loads(artifact: ArtifactPaths) -> None:
     metadata = verify_artifact(artifact)
-    assert metadata["artifact_sha256"] == file_sha256(artifact.pipeline)
+    assert metadata.artifact_sha256 == file_sha256(artifact.pipeline)
     assert isinstance(load_pipeline(artifact), Pipeline)
 
 
 def assert_hash_mismatch(error: ArtifactIntegrityError, artifact: ArtifactPaths) -> None:
     """The message must name the file and both the actual and recorded hashes."""
     message = str(error)
-    recorded = load_metadata(artifact)["artifact_sha256"]
+    recorded = load_metadata(artifact).artifact_sha256
     assert str(artifact.pipeline) in message
     assert f"sha256 {file_sha256(artifact.pipeline)}" in message
     assert f"records {recorded}" in message
@@ -122,23 +125,24 @@ def test_corrupt_metadata_is_refused_by_name(artifact: ArtifactPaths) -> None:
 @pytest.mark.usefixtures("no_unpickling")
 def test_metadata_without_a_hash_is_refused(artifact: ArtifactPaths) -> None:
     metadata = load_metadata(artifact)
-    del metadata["artifact_sha256"]
-    artifact.metadata.write_text(json.dumps(metadata))
+    save_metadata(metadata.model_copy(update={"artifact_sha256": None}), artifact)
     with pytest.raises(ArtifactIntegrityError, match="records None"):
         load_pipeline(artifact)
 
 
-def test_a_verified_file_that_is_not_a_pipeline_is_refused(tmp_path: Path) -> None:
+def test_a_verified_file_that_is_not_a_pipeline_is_refused(
+    tmp_path: Path, packaged_metadata: ModelMetadata
+) -> None:
     # Given a correctly hashed artifact that holds something else
     paths = ArtifactPaths.for_version("model_v", "0.0.1", tmp_path)
-    save_pipeline({"not": "a pipeline"}, {"version": "0.0.1"}, paths)  # type: ignore[arg-type]
+    save_pipeline({"not": "a pipeline"}, packaged_metadata, paths)
     # Then loading refuses it by type
     with pytest.raises(ArtifactIntegrityError, match="holds dict, not a scikit-learn"):
         load_pipeline(paths)
 
 
 def test_save_records_the_hash_and_removes_only_other_versions_files(
-    tmp_path: Path, packaged_pipeline: Pipeline
+    tmp_path: Path, packaged_pipeline: Pipeline, packaged_metadata: ModelMetadata
 ) -> None:
     # Given a folder with an older version's artifact and an unrelated file
     old = ArtifactPaths.for_version("model_v", "0.0.1", tmp_path)
@@ -148,7 +152,10 @@ def test_save_records_the_hash_and_removes_only_other_versions_files(
     notes.write_text("keep me")
     # When a new version is saved
     paths = ArtifactPaths.for_version("model_v", "0.0.2", tmp_path)
-    recorded = save_pipeline(packaged_pipeline, {"version": "0.0.2"}, paths)
+    metadata = packaged_metadata.model_copy(
+        update={"version": "0.0.2", "artifact_sha256": None}
+    )
+    recorded = save_pipeline(packaged_pipeline, metadata, paths)
     # Then only it remains beside the unrelated file, with its hash recorded
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "model_v0.0.2.json",
@@ -156,6 +163,41 @@ def test_save_records_the_hash_and_removes_only_other_versions_files(
         "notes.txt",
     ]
     assert recorded == load_metadata(paths)
-    assert recorded["version"] == "0.0.2"
-    assert re.fullmatch(r"[0-9a-f]{64}", recorded["artifact_sha256"])
+    assert recorded.version == "0.0.2"
+    assert re.fullmatch(r"[0-9a-f]{64}", recorded.artifact_sha256 or "")
     assert verify_artifact(paths) == recorded
+
+
+RELEASED_METADATA = Path(__file__).parent / "data" / "released_metadata_v0.2.1.json"
+
+
+def test_released_metadata_loads_and_is_written_back_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    # Given the metadata file of release 0.2.1, as its wheel ships it
+    paths = ArtifactPaths.for_version("model_v", "0.2.1", tmp_path)
+    shutil.copy2(RELEASED_METADATA, paths.metadata)
+    # When read through ModelMetadata and written again
+    metadata = load_metadata(paths)
+    save_metadata(metadata, paths)
+    # Then the typed fields hold its values and the file is unchanged
+    assert metadata.version == "0.2.1"
+    assert metadata.metrics.test.rmsle == pytest.approx(0.1343, abs=1e-4)
+    assert metadata.onnx_parity is not None
+    assert metadata.onnx_parity.perturbed_rows == 4000
+    assert paths.metadata.read_bytes() == RELEASED_METADATA.read_bytes()
+
+
+@pytest.mark.usefixtures("no_unpickling")
+def test_metadata_with_a_misspelt_field_is_refused_by_name(
+    artifact: ArtifactPaths,
+) -> None:
+    # Given metadata whose version key is misspelt
+    recorded = json.loads(artifact.metadata.read_text())
+    recorded["versoin"] = recorded.pop("version")
+    artifact.metadata.write_text(json.dumps(recorded))
+    # When verified, Then it is refused, naming the file and both keys
+    with pytest.raises(ArtifactIntegrityError, match="versoin") as caught:
+        verify_artifact(artifact)
+    assert str(artifact.metadata) in str(caught.value)
+    assert "version" in str(caught.value)
