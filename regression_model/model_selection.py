@@ -86,6 +86,16 @@ REFERENCE_LABELS = [
     "RoofStyle", "Exterior1st", "Foundation", "CentralAir", "Functional",
     "PavedDrive", "SaleCondition",
 ]  # fmt: skip
+_QUALITY = {"Po": 1, "Fa": 2, "TA": 3, "Gd": 4, "Ex": 5, "Missing": 0}
+REFERENCE_GRADES: dict[str, dict[str, int]] = {
+    **{
+        name: _QUALITY
+        for name in ("ExterQual", "BsmtQual", "HeatingQC", "KitchenQual", "FireplaceQu")
+    },
+    "BsmtExposure": {"No": 1, "Mn": 2, "Av": 3, "Gd": 4},
+    "BsmtFinType1": {"Unf": 1, "LwQ": 2, "Rec": 3, "BLQ": 4, "ALQ": 5, "GLQ": 6},
+    "GarageFinish": {"Unf": 1, "RFn": 2, "Fin": 3},
+}
 REFERENCE_NUMBERS = [
     "OverallCond", "YearRemodAdd", "1stFlrSF", "2ndFlrSF", "BsmtFullBath", "HalfBath",
     "TotRmsAbvGrd", "Fireplaces", "GarageCars", "GarageArea", "LotArea",
@@ -93,9 +103,9 @@ REFERENCE_NUMBERS = [
 ]  # fmt: skip
 
 
-def reference_pipeline(config: ModelConfig) -> Pipeline:
+def reference_pipeline() -> Pipeline:
     """The 0.2.1 pipeline: impute, age, log, binarize, grade, rare, order, scale, Lasso."""
-    grades = config.mapped_vars
+    grades = REFERENCE_GRADES
     frequent = [name for name in REFERENCE_LABELS if name != "Neighborhood"]
     frequent += [name for name in grades if name != "FireplaceQu"]
     mapping_steps = [
@@ -276,7 +286,7 @@ def candidates(
         "reference_0.2.1",
         "linear",
         {"alpha": REFERENCE_ALPHA},
-        lambda: reference_pipeline(config),
+        reference_pipeline,
     )
     for alpha in LASSO_ALPHAS:
         variant = config.model_copy(update={"alpha": alpha})

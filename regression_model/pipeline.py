@@ -50,8 +50,6 @@ def preparation_steps(config: ModelConfig) -> list[tuple[str, Any]]:
         for group, names, mappings in (
             ("qual", config.qual_vars, config.qual_mappings),
             ("exposure", config.exposure_vars, config.exposure_mappings),
-            ("finish", config.finish_vars, config.finish_mappings),
-            ("garage", config.garage_vars, config.garage_mappings),
         )
         if names
     ]

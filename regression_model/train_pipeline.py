@@ -102,6 +102,7 @@ def training_fingerprint(dataset_dir: Path = DATASET_DIR) -> str:
         if TRAINED_MODEL_DIR not in path.parents
     )
     inputs = [*sources, PACKAGE_ROOT / "config.yml", PACKAGE_ROOT / "VERSION"]
+    inputs.append(PACKAGE_ROOT / "model_selection.json")
     inputs += sorted(dataset_dir.glob("*.csv"))
     for path in inputs:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")

@@ -63,13 +63,9 @@ CONFIG_SCHEMA = sy.Map(
         "linear_log_vars": _NAMES,
         "qual_vars": _NAMES,
         "exposure_vars": _NAMES,
-        "finish_vars": _NAMES,
-        "garage_vars": _NAMES,
         "categorical_vars": _NAMES,
         "qual_mappings": _MAPPING,
         "exposure_mappings": _MAPPING,
-        "finish_mappings": _MAPPING,
-        "garage_mappings": _MAPPING,
         "differential_rel_tolerance": sy.Float(),
         "differential_max_moved_fraction": sy.Float(),
         "differential_max_rmsle_increase": sy.Float(),
@@ -131,13 +127,9 @@ class ModelConfig(_Frozen):
     linear_log_vars: list[str]
     qual_vars: list[str]
     exposure_vars: list[str]
-    finish_vars: list[str]
-    garage_vars: list[str]
     categorical_vars: list[str]
     qual_mappings: dict[str, int]
     exposure_mappings: dict[str, int]
-    finish_mappings: dict[str, int]
-    garage_mappings: dict[str, int]
 
     @property
     def imputed_features(self) -> list[str]:
@@ -154,8 +146,6 @@ class ModelConfig(_Frozen):
         groups = (
             (self.qual_vars, self.qual_mappings),
             (self.exposure_vars, self.exposure_mappings),
-            (self.finish_vars, self.finish_mappings),
-            (self.garage_vars, self.garage_mappings),
         )
         return {name: mapping for names, mapping in groups for name in names}
 

@@ -95,8 +95,6 @@ BuildingClassCode = Literal[
     20, 30, 40, 45, 50, 60, 70, 75, 80, 85, 90, 120, 150, 160, 180, 190
 ]  # fmt: skip
 ZoningLabel = Literal["A (agr)", "C (all)", "FV", "I (all)", "RH", "RL", "RP", "RM"]
-LandContourLabel = Literal["Lvl", "Bnk", "HLS", "Low"]
-LotConfigLabel = Literal["Inside", "Corner", "CulDSac", "FR2", "FR3"]
 NeighborhoodLabel = Literal[
     "Blmngtn", "Blueste", "BrDale", "BrkSide", "ClearCr", "CollgCr", "Crawfor",
     "Edwards", "Gilbert", "Greens", "GrnHill", "IDOTRR", "Landmrk", "MeadowV",
@@ -109,13 +107,9 @@ ExteriorLabel = Literal[
     "VinylSd", "Wd Sdng", "WdShing",
 ]  # fmt: skip
 QualityLabel = Literal["Ex", "Gd", "TA", "Fa", "Po"]
-FoundationLabel = Literal["BrkTil", "CBlock", "PConc", "Slab", "Stone", "Wood"]
 ExposureLabel = Literal["Gd", "Av", "Mn", "No"]
-FinishTypeLabel = Literal["GLQ", "ALQ", "BLQ", "Rec", "LwQ", "Unf"]
 YesNoLabel = Literal["N", "Y"]
 FunctionalLabel = Literal["Typ", "Min1", "Min2", "Mod", "Maj1", "Maj2", "Sev", "Sal"]
-GarageFinishLabel = Literal["Fin", "RFn", "Unf"]
-PavedDriveLabel = Literal["Y", "P", "N"]
 SaleConditionLabel = Literal[
     "Normal", "Abnorml", "AdjLand", "Alloca", "Family", "Partial"
 ]
@@ -157,8 +151,6 @@ class HouseFeatures(BaseModel):
         None, description="General zoning classification"
     )
     LotArea: Number = _area("Lot size in square feet", minimum=MIN_SIZE, limit=10_000_000)
-    LandContour: Annotated[LandContourLabel | None, lenient(LandContourLabel)] = None
-    LotConfig: Annotated[LotConfigLabel | None, lenient(LotConfigLabel)] = None
     Neighborhood: Annotated[NeighborhoodLabel | None, lenient(NeighborhoodLabel)] = Field(
         None, description="Physical location within Ames city limits (required)"
     )
@@ -170,10 +162,8 @@ class HouseFeatures(BaseModel):
     YearRemodAdd: Count = Field(None, ge=1800, le=2100, description="Remodel year")
     Exterior1st: Annotated[ExteriorLabel | None, lenient(ExteriorLabel)] = None
     ExterQual: Quality = None
-    Foundation: Annotated[FoundationLabel | None, lenient(FoundationLabel)] = None
     BsmtQual: Quality = Field(None, description="Basement height; missing: none")
     BsmtExposure: Annotated[ExposureLabel | None, lenient(ExposureLabel)] = None
-    BsmtFinType1: Annotated[FinishTypeLabel | None, lenient(FinishTypeLabel)] = None
     BsmtFinSF1: Number = _area("Type 1 finished basement square feet")
     TotalBsmtSF: Number = _area("Total basement square feet")
     HeatingQC: Quality = None
@@ -205,12 +195,9 @@ class HouseFeatures(BaseModel):
     Functional: Annotated[FunctionalLabel | None, lenient(FunctionalLabel)] = None
     Fireplaces: Count = Field(None, ge=0, le=20)
     FireplaceQu: Quality = Field(None, description="Fireplace quality; missing: none")
-    GarageFinish: Annotated[GarageFinishLabel | None, lenient(GarageFinishLabel)] = None
     GarageCars: Count = Field(None, ge=0, le=50)
     GarageArea: Number = _area("Garage size in square feet")
-    PavedDrive: Annotated[PavedDriveLabel | None, lenient(PavedDriveLabel)] = None
     WoodDeckSF: Number = _area("Wood deck area in square feet")
-    OpenPorchSF: Number = _area("Open porch area in square feet")
     ScreenPorch: Number = _area("Screen porch area in square feet")
     SaleCondition: Annotated[SaleConditionLabel | None, lenient(SaleConditionLabel)] = (
         None
@@ -249,15 +236,13 @@ def field_labels() -> dict[str, tuple[Any, ...]]:
 # A real house from the held-out split (Id 10, sold in 2010 for $189,000): the
 # documented example request and the service's start-up self-test.
 EXAMPLE_HOUSE: dict[str, Any] = {
-    "MSSubClass": 60, "MSZoning": "RL", "LotArea": 7500,
-    "LandContour": "Lvl", "LotConfig": "Inside",
-    "Neighborhood": "Gilbert", "OverallQual": 7, "OverallCond": 5,
-    "YearBuilt": 1999, "YearRemodAdd": 1999, "Exterior1st": "VinylSd",
-    "ExterQual": "TA", "Foundation": "PConc", "BsmtQual": "TA", "BsmtExposure": "No",
-    "BsmtFinType1": "Unf", "BsmtFinSF1": 0, "TotalBsmtSF": 994, "HeatingQC": "Gd", "CentralAir": "Y", "1stFlrSF": 1028,
-    "2ndFlrSF": 776, "GrLivArea": 1804, "BsmtFullBath": 0, "FullBath": 2, "HalfBath": 1, "BedroomAbvGr": 3,
-    "KitchenQual": "Gd", "Functional": "Typ", "Fireplaces": 1,
-    "FireplaceQu": "TA", "GarageFinish": "Fin", "GarageCars": 2, "GarageArea": 442,
-    "PavedDrive": "Y", "WoodDeckSF": 140, "OpenPorchSF": 60, "ScreenPorch": 0, "SaleCondition": "Normal",
-    "YrSold": 2010,
+    "MSSubClass": 60, "MSZoning": "RL", "LotArea": 7500, "Neighborhood": "Gilbert",
+    "OverallQual": 7, "OverallCond": 5, "YearBuilt": 1999, "YearRemodAdd": 1999,
+    "Exterior1st": "VinylSd", "ExterQual": "TA", "BsmtQual": "TA",
+    "BsmtExposure": "No", "BsmtFinSF1": 0, "TotalBsmtSF": 994, "HeatingQC": "Gd",
+    "CentralAir": "Y", "1stFlrSF": 1028, "2ndFlrSF": 776, "GrLivArea": 1804,
+    "BsmtFullBath": 0, "FullBath": 2, "HalfBath": 1, "BedroomAbvGr": 3,
+    "KitchenQual": "Gd", "Functional": "Typ", "Fireplaces": 1, "FireplaceQu": "TA",
+    "GarageCars": 2, "GarageArea": 442, "WoodDeckSF": 140, "ScreenPorch": 0,
+    "SaleCondition": "Normal", "YrSold": 2010,
 }  # fmt: skip
