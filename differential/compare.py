@@ -133,9 +133,9 @@ class Report:
                 f"current {after:12.4f}  delta {after - before:+.4f}"
             )
         if self.slices:
-            lines.append("held-out RMSLE per slice (rows, released -> current):")
+            lines.append("held-out RMSLE per slice, worst change first (rows, released -> current):")
         for name, (rows, before, after) in sorted(
-            self.slices.items(), key=lambda item: item[1][2] - item[1][1]
+            self.slices.items(), key=lambda item: item[1][1] - item[1][2]
         ):
             lines.append(
                 f"  {name:28s} {rows:4d}  {before:.4f} -> {after:.4f} "
