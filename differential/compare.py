@@ -133,7 +133,10 @@ class Report:
                 f"current {after:12.4f}  delta {after - before:+.4f}"
             )
         if self.slices:
-            lines.append("held-out RMSLE per slice, worst change first (rows, released -> current):")
+            lines.append(
+                "held-out RMSLE per slice, worst change first "
+                "(rows, released -> current):"
+            )
         for name, (rows, before, after) in sorted(
             self.slices.items(), key=lambda item: item[1][1] - item[1][2]
         ):
@@ -231,9 +234,10 @@ def compare(
             f"(allowed {release.differential_max_rmsle_increase})"
         )
     for name, (_, slice_before, slice_after) in report.slices.items():
-        if slice_after - slice_before > release.differential_max_slice_rmsle_increase:
+        worsened = slice_after - slice_before
+        if worsened > release.differential_max_slice_rmsle_increase:
             report.failures.append(
-                f"held-out slice {name} RMSLE worsened by {slice_after - slice_before:.4f} "
+                f"held-out slice {name} RMSLE worsened by {worsened:.4f} "
                 f"(allowed {release.differential_max_slice_rmsle_increase})"
             )
     return report

@@ -88,6 +88,7 @@ def slice_figures(
 
 def permutation_importance(
     models: list[Pipeline],
+    *,
     features: pd.DataFrame,
     log_price: np.ndarray,
     folds: list[tuple[np.ndarray, np.ndarray]],
@@ -128,14 +129,20 @@ def selection_figures(config: ModelConfig, path: Path = SELECTION_FILE) -> dict[
     """The configured blend and the best candidate in the recorded search."""
     record = json.loads(path.read_text())
     exportable = [
-        row for row in record["candidates"] if row["family"] in {"linear", "trees", "blend"}
+        row
+        for row in record["candidates"]
+        if row["family"] in {"linear", "trees", "blend"}
     ]
     best = min(exportable, key=lambda row: row["cv_rmsle_mean"])
     configured = record["configured"]
     expected = {
         "alpha": config.alpha,
         "blend_linear_weight": config.blend_linear_weight,
-        **{key: getattr(config, key) for key in ModelConfig.model_fields if key.startswith("trees_")},
+        **{
+            key: getattr(config, key)
+            for key in ModelConfig.model_fields
+            if key.startswith("trees_")
+        },
     }
     stale = sorted(
         key for key, value in expected.items() if configured["params"].get(key) != value
@@ -167,14 +174,22 @@ def model_test_figures(config: AppConfig, train: pd.DataFrame) -> dict[str, Any]
         "cv": {
             "splits": model.cv_splits,
             "repeats": model.cv_repeats,
-            "model": {"mean": float(np.mean(scores)), "std": float(np.std(scores, ddof=1))},
+            "model": {
+                "mean": float(np.mean(scores)),
+                "std": float(np.std(scores, ddof=1)),
+            },
             "baseline_3_features": {"mean": float(np.mean(baseline))},
             "median": {"mean": float(np.mean(median))},
         },
         "slices": slice_figures(train, error, log_price, config.gate.min_slice_rows),
         "staleness": staleness(model, train),
         "permutation_importance": permutation_importance(
-            models, features, log_price, folds, model.features, model.random_state
+            models,
+            features=features,
+            log_price=log_price,
+            folds=folds,
+            inputs=model.features,
+            seed=model.random_state,
         ),
         "selection": selection_figures(model),
     }
@@ -188,33 +203,78 @@ def _numbers(value: Any) -> list[float]:
     return []
 
 
+def _cv_problems(figures: dict[str, Any], gate: GateConfig) -> list[str]:
+    cv = figures["cv"]
+    model = cv["model"]["mean"]
+    problems = []
+    for name, margin in (
+        ("baseline_3_features", gate.min_cv_margin_over_baseline),
+        ("median", gate.min_cv_margin_over_median),
+    ):
+        if not model <= cv[name]["mean"] - margin:
+            problems.append(f"CV RMSLE {model:.4f} does not beat {name} by {margin}")
+    test = figures.get("test")
+    if test is not None and not test["rmsle"] <= gate.max_test_rmsle:
+        problems.append(f"held-out RMSLE {test['rmsle']:.4f} > {gate.max_test_rmsle}")
+    return problems
+
+
+def _slice_problems(figures: dict[str, Any], gate: GateConfig) -> list[str]:
+    problems = []
+    for column in SLICE_COLUMNS:
+        for label, figure in figures["slices"][column].items():
+            if not figure["rmsle"] <= gate.max_slice_rmsle:
+                problems.append(
+                    f"{column}={label}: RMSLE {figure['rmsle']:.4f} "
+                    f"> {gate.max_slice_rmsle}"
+                )
+    for column in ("Neighborhood", "PriceQuintile"):
+        for label, figure in figures["slices"][column].items():
+            if not abs(figure["bias"]) <= gate.max_abs_slice_bias:
+                problems.append(
+                    f"{column}={label}: bias {figure['bias']:+.4f} "
+                    f"beyond {gate.max_abs_slice_bias}"
+                )
+    return problems
+
+
+def _evidence_problems(figures: dict[str, Any], gate: GateConfig) -> list[str]:
+    problems = []
+    staleness = figures["staleness"]["rmsle"]
+    if not staleness <= gate.max_staleness_rmsle:
+        problems.append(f"staleness RMSLE {staleness:.4f} > {gate.max_staleness_rmsle}")
+    for name, increase in figures["permutation_importance"].items():
+        if not increase > gate.min_feature_importance:
+            problems.append(
+                f"input {name} does not earn its place: "
+                f"permutation increase {increase:.5f}"
+            )
+    selection = figures["selection"]
+    if selection["params_not_in_search"]:
+        problems.append(
+            f"configured {selection['params_not_in_search']} differ from "
+            "model_selection.json"
+        )
+    if not selection["stds_from_best"] <= gate.max_cv_std_from_best:
+        problems.append(
+            f"configured blend is {selection['stds_from_best']:.2f} fold std "
+            "from the best candidate"
+        )
+    return problems
+
+
 def quality_problems(figures: dict[str, Any], gate: GateConfig) -> list[str]:
-    """Every model test that fails, in words; empty when the model may ship."""
+    """Every model test that fails, in words; empty when the model may ship.
+
+    Each comparison is written so that NaN fails it, and any non-finite
+    figure is a problem of its own.
+    """
     problems = []
     if not all(math.isfinite(n) for n in _numbers(figures)):
         problems.append("a model-test figure is NaN or infinite")
-    cv = figures["cv"]
-    model_cv = cv["model"]["mean"]
-    if not model_cv <= cv["baseline_3_features"]["mean"] - gate.min_cv_margin_over_baseline:
-        problems.append(f"CV RMSLE {model_cv:.4f} does not beat the 3-feature baseline by {gate.min_cv_margin_over_baseline}")
-    if not model_cv <= cv["median"]["mean"] - gate.min_cv_margin_over_median:
-        problems.append(f"CV RMSLE {model_cv:.4f} does not beat the median by {gate.min_cv_margin_over_median}")
-    if "test" in figures and not figures["test"]["rmsle"] <= gate.max_test_rmsle:
-        problems.append(f"held-out RMSLE {figures['test']['rmsle']:.4f} > {gate.max_test_rmsle}")
-    for column in (*SLICE_COLUMNS, "PriceQuintile"):
-        for label, slice_ in figures["slices"][column].items():
-            if column in SLICE_COLUMNS and not slice_["rmsle"] <= gate.max_slice_rmsle:
-                problems.append(f"{column}={label}: RMSLE {slice_['rmsle']:.4f} > {gate.max_slice_rmsle}")
-            if column in {"Neighborhood", "PriceQuintile"} and not abs(slice_["bias"]) <= gate.max_abs_slice_bias:
-                problems.append(f"{column}={label}: bias {slice_['bias']:+.4f} beyond {gate.max_abs_slice_bias}")
-    if not figures["staleness"]["rmsle"] <= gate.max_staleness_rmsle:
-        problems.append(f"staleness RMSLE {figures['staleness']['rmsle']:.4f} > {gate.max_staleness_rmsle}")
-    for name, increase in figures["permutation_importance"].items():
-        if not increase > gate.min_feature_importance:
-            problems.append(f"input {name} does not earn its place: permutation increase {increase:.5f}")
-    selection = figures["selection"]
-    if selection["params_not_in_search"]:
-        problems.append(f"configured {selection['params_not_in_search']} differ from model_selection.json")
-    if not selection["stds_from_best"] <= gate.max_cv_std_from_best:
-        problems.append(f"configured blend is {selection['stds_from_best']:.2f} std from the best candidate")
-    return problems
+    return [
+        *problems,
+        *_cv_problems(figures, gate),
+        *_slice_problems(figures, gate),
+        *_evidence_problems(figures, gate),
+    ]

@@ -160,7 +160,9 @@ def _steps_of(steps: list[Any], kind: type) -> list[Any]:
 
 
 def _collapsed(kinds: list[type]) -> tuple[type, ...]:
-    return tuple(kind for i, kind in enumerate(kinds) if i == 0 or kind is not kinds[i - 1])
+    return tuple(
+        kind for i, kind in enumerate(kinds) if i == 0 or kind is not kinds[i - 1]
+    )
 
 
 def check_layout(pipeline: Pipeline) -> None:
@@ -218,7 +220,7 @@ def _label_codes(steps: list[Any], labels: list[str]) -> dict[str, LabelCodes]:
     fills = _label_fills(steps)
     (grouper,) = _steps_of(steps, RareLabelGrouper)
     (encoder,) = _steps_of(steps, MeanEncoder)
-    if encoder.unseen != "ignore" and encoder.unseen != "raise":
+    if encoder.unseen not in {"ignore", "raise"}:
         raise UnsupportedPipelineError(f"MeanEncoder(unseen={encoder.unseen!r})")
     mappings = {
         name: mapper.mappings
@@ -226,7 +228,9 @@ def _label_codes(steps: list[Any], labels: list[str]) -> dict[str, LabelCodes]:
         for name in mapper.variables
     }
     if set(grouper.variables) != set(encoder.variables_):
-        raise UnsupportedPipelineError("rare grouping and mean encoding differ in columns")
+        raise UnsupportedPipelineError(
+            "rare grouping and mean encoding differ in columns"
+        )
     tables: dict[str, LabelCodes] = {}
     for name in labels:
         fill = fills.get(name, MISSING_TEXT)
@@ -246,7 +250,9 @@ def _number_fill(steps: list[Any], numbers: list[str]) -> np.ndarray:
     """Each number's imputed value; NaN (stays missing) where none imputes."""
     fills: dict[str, float] = {}
     for imputer in _steps_of(steps, MeanMedianImputer):
-        fills.update({name: float(value) for name, value in imputer.imputer_dict_.items()})
+        fills.update(
+            {name: float(value) for name, value in imputer.imputer_dict_.items()}
+        )
     return np.array([fills.get(name, math.nan) for name in numbers], dtype=np.float64)
 
 
@@ -290,9 +296,13 @@ def tree_tables(model: LGBMRegressor, design: list[str]) -> TreeTables:
     """
     dump = model.booster_.dump_model()
     if dump["feature_names"] != design or dump["num_tree_per_iteration"] != 1:
-        raise UnsupportedPipelineError("the trees read another design or predict >1 value")
+        raise UnsupportedPipelineError(
+            "the trees read another design or predict >1 value"
+        )
     if dump["average_output"]:
-        raise UnsupportedPipelineError("averaged (random forest) output is not translated")
+        raise UnsupportedPipelineError(
+            "averaged (random forest) output is not translated"
+        )
     roots: list[int] = []
     feature_ids: list[int] = []
     splits: list[float] = []
@@ -375,11 +385,13 @@ def plan_export(pipeline: Pipeline) -> ExportPlan:
         raise UnsupportedPipelineError("the blend must weigh 'linear' and 'trees'")
     linear, trees = named["linear"], named["trees"]
     if not isinstance(linear, Pipeline) or type(trees) is not LGBMRegressor:
-        raise UnsupportedPipelineError("the blend must hold a linear pipeline and LightGBM")
+        raise UnsupportedPipelineError(
+            "the blend must hold a linear pipeline and LightGBM"
+        )
     design = [str(name) for name in blend.feature_names_in_]
     if set(design) != set(features) | set(combinations):
         raise UnsupportedPipelineError("the design is not the features and their sums")
-    logged, shift, weights, bias = _linear_fold(linear, design)
+    logged, shift, linear_weights, bias = _linear_fold(linear, design)
     total = float(sum(blend.weights))
     return ExportPlan(
         features=features,
@@ -391,7 +403,7 @@ def plan_export(pipeline: Pipeline) -> ExportPlan:
         design=design,
         logged=logged,
         log_shift=shift,
-        linear_weights=weights,
+        linear_weights=linear_weights,
         linear_bias=bias,
         trees=tree_tables(trees, design),
         blend_weights=(
@@ -497,7 +509,9 @@ def _log_nodes(rows: int) -> list[onnx.NodeProto]:
     return [
         helper.make_node("Pad", ["to_log", "log_pads", "one"], ["to_log_padded"]),
         helper.make_node("Log", ["to_log_padded"], ["logged_padded"]),
-        helper.make_node("Slice", ["logged_padded", "zero", "log_rows", "zero"], ["logged"]),
+        helper.make_node(
+            "Slice", ["logged_padded", "zero", "log_rows", "zero"], ["logged"]
+        ),
     ]
 
 
@@ -578,7 +592,9 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
     linear_weight, tree_weight = plan.blend_weights
     nodes = [
         node("IsNaN", [NUMBERS_INPUT], ["number_missing"]),
-        node("Where", ["number_missing", "number_fill", NUMBERS_INPUT], ["filled_numbers"]),
+        node(
+            "Where", ["number_missing", "number_fill", NUMBERS_INPUT], ["filled_numbers"]
+        ),
         *label_nodes,
         *sum_nodes,
         node(
@@ -613,7 +629,9 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
         helper.make_tensor_value_info(
             NUMBERS_INPUT, TensorProto.DOUBLE, [len(plan.numbers), "N"]
         ),
-        helper.make_tensor_value_info(LABELS_INPUT, TensorProto.STRING, [len(plan.labels), "N"]),
+        helper.make_tensor_value_info(
+            LABELS_INPUT, TensorProto.STRING, [len(plan.labels), "N"]
+        ),
     ]
     graph = helper.make_graph(
         nodes,

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,9 @@ REFERENCE_LABELS = [
 ]  # fmt: skip
 _QUALITY = {"Po": 1, "Fa": 2, "TA": 3, "Gd": 4, "Ex": 5, "Missing": 0}
 REFERENCE_GRADES: dict[str, dict[str, int]] = {
-    **{
-        name: _QUALITY
-        for name in ("ExterQual", "BsmtQual", "HeatingQC", "KitchenQual", "FireplaceQu")
-    },
+    **dict.fromkeys(
+        ("ExterQual", "BsmtQual", "HeatingQC", "KitchenQual", "FireplaceQu"), _QUALITY
+    ),
     "BsmtExposure": {"No": 1, "Mn": 2, "Av": 3, "Gd": 4},
     "BsmtFinType1": {"Unf": 1, "LwQ": 2, "Rec": 3, "BLQ": 4, "ALQ": 5, "GLQ": 6},
     "GarageFinish": {"Unf": 1, "RFn": 2, "Fin": 3},
@@ -104,9 +104,11 @@ REFERENCE_NUMBERS = [
 
 
 def reference_pipeline() -> Pipeline:
-    """The 0.2.1 pipeline: impute, age, log, binarize, grade, rare, order, scale, Lasso."""
+    """The 0.2.1 pipeline: impute, age, log, binarize, grade, rare, order, Lasso."""
     grades = REFERENCE_GRADES
-    frequent = [name for name in REFERENCE_LABELS if name != "Neighborhood"]
+    frequent: list[str | int] = [
+        name for name in REFERENCE_LABELS if name != "Neighborhood"
+    ]
     frequent += [name for name in grades if name != "FireplaceQu"]
     mapping_steps = [
         (f"mapper_{name}", Mapper(variables=[name], mappings=mapping))
@@ -125,7 +127,10 @@ def reference_pipeline() -> Pipeline:
                 CategoricalImputer(imputation_method="frequent", variables=frequent),
             ),
             ("flag", AddMissingIndicator(variables=["LotFrontage"])),
-            ("mean", MeanMedianImputer(imputation_method="mean", variables=["LotFrontage"])),
+            (
+                "mean",
+                MeanMedianImputer(imputation_method="mean", variables=["LotFrontage"]),
+            ),
             (
                 "median",
                 MeanMedianImputer(
@@ -147,10 +152,15 @@ def reference_pipeline() -> Pipeline:
                 ),
             ),
             *mapping_steps,
-            ("rare", RareLabelGrouper(variables=REFERENCE_LABELS, tol=0.01, n_categories=1)),
+            (
+                "rare",
+                RareLabelGrouper(variables=REFERENCE_LABELS, tol=0.01, n_categories=1),
+            ),
             (
                 "order",
-                OrdinalEncoder(encoding_method="ordered", variables=list(REFERENCE_LABELS)),
+                OrdinalEncoder(
+                    encoding_method="ordered", variables=list(REFERENCE_LABELS)
+                ),
             ),
             ("scale", MinMaxScaler()),
             ("lasso", Lasso(alpha=REFERENCE_ALPHA, max_iter=10_000, random_state=0)),
@@ -294,7 +304,7 @@ def candidates(
             f"lasso_alpha_{alpha:g}",
             "linear",
             {"alpha": alpha},
-            lambda variant=variant: linear_candidate(variant),
+            partial(linear_candidate, variant),
         )
     base = {
         key: getattr(config, key)
@@ -309,10 +319,13 @@ def candidates(
             f"lightgbm_{label or 'configured'}",
             "trees",
             params,
-            lambda variant=variant: tree_candidate(variant),
+            partial(tree_candidate, variant),
         )
-    yield "sklearn_hist_gradient_boosting", "trees_unexportable", {}, lambda: (
-        histogram_candidate(config)
+    yield (
+        "sklearn_hist_gradient_boosting",
+        "trees_unexportable",
+        {},
+        partial(histogram_candidate, config),
     )
 
 
@@ -333,7 +346,9 @@ def blends(
         ]
         params = {**linear.params, **trees.params, "blend_linear_weight": weight}
         results.append(
-            CandidateResult(f"blend_{weight:g}_{linear.name}+{trees.name}", "blend", params, scores)
+            CandidateResult(
+                f"blend_{weight:g}_{linear.name}+{trees.name}", "blend", params, scores
+            )
         )
     return results
 
@@ -393,9 +408,7 @@ def run_selection(
         "data": config.app.training_data_file,
         "target": f"log({model.target})",
         "cv": {"splits": splits, "repeats": repeats, "seed": seed},
-        "candidates": [
-            r.as_dict() for r in sorted(results, key=lambda r: r.mean)
-        ],
+        "candidates": [r.as_dict() for r in sorted(results, key=lambda r: r.mean)],
         "winner": winner.as_dict(),
         "configured": configured.as_dict(),
         "configured_vs_reference": {
@@ -425,9 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     record = run_selection(args.splits, args.repeats)
     args.output.write_text(json.dumps(record, indent=2) + "\n")
     for row in record["candidates"]:
-        print(
-            f"{row['cv_rmsle_mean']:.4f} +/- {row['cv_rmsle_std']:.4f}  {row['name']}"
-        )
+        print(f"{row['cv_rmsle_mean']:.4f} +/- {row['cv_rmsle_std']:.4f}  {row['name']}")
     print(f"winner: {record['winner']['name']}\n{record['why']}")
     return 0
 

@@ -36,7 +36,10 @@ def test_the_model_beats_the_baseline_and_the_median_in_cv_by_a_margin(
 ) -> None:
     cv = figures["cv"]
     model = cv["model"]["mean"]
-    assert model <= cv["baseline_3_features"]["mean"] - config.gate.min_cv_margin_over_baseline
+    assert (
+        model
+        <= cv["baseline_3_features"]["mean"] - config.gate.min_cv_margin_over_baseline
+    )
     assert model <= cv["median"]["mean"] - config.gate.min_cv_margin_over_median
 
 
@@ -53,7 +56,11 @@ def test_every_slice_with_enough_rows_stays_under_the_rmsle_limit(
     slices = figures["slices"][column]
     assert slices, f"no {column} slice has {config.gate.min_slice_rows} rows"
     assert all(s["rows"] >= config.gate.min_slice_rows for s in slices.values())
-    worst = {label: s["rmsle"] for label, s in slices.items() if not s["rmsle"] <= config.gate.max_slice_rmsle}
+    worst = {
+        label: s["rmsle"]
+        for label, s in slices.items()
+        if not s["rmsle"] <= config.gate.max_slice_rmsle
+    }
     assert not worst, worst
 
 
@@ -69,9 +76,12 @@ def test_mean_signed_log_error_is_bounded_per_group(
     assert not biased, biased
 
 
-def test_staleness_is_recorded_and_bounded(figures: dict[str, Any], config: AppConfig) -> None:
+def test_staleness_is_recorded_and_bounded(
+    figures: dict[str, Any], config: AppConfig
+) -> None:
     staleness = figures["staleness"]
-    assert staleness["fit_rows"] > 0 and staleness["scored_rows"] > 0
+    assert staleness["fit_rows"] > 0
+    assert staleness["scored_rows"] > 0
     assert staleness["rmsle"] <= config.gate.max_staleness_rmsle
 
 

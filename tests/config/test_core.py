@@ -129,7 +129,11 @@ def test_required_feature_outside_features_is_rejected(config_text: str) -> None
 
 def test_feature_neither_imputed_nor_required_is_rejected(config_text: str) -> None:
     # Given PoolArea added to features but to no imputation list
-    text = replace_once(config_text, "  - SaleCondition\n  - YrSold\n", "  - SaleCondition\n  - YrSold\n  - PoolArea\n")
+    text = replace_once(
+        config_text,
+        "  - SaleCondition\n  - YrSold\n",
+        "  - SaleCondition\n  - YrSold\n  - PoolArea\n",
+    )
     message = parse_error(text)
     assert "PoolArea" in message
     assert "neither imputed nor in required_features" in message

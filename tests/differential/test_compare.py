@@ -142,7 +142,9 @@ def _moved_towards_prices(
         before = predictions[key]
         if before is not None and not keep(key):
             log_before = math.log(before)
-            predictions[key] = math.exp(log_before + share * (math.log(price) - log_before))
+            predictions[key] = math.exp(
+                log_before + share * (math.log(price) - log_before)
+            )
     scored = [key for key in prices if predictions[key] is not None]
     metrics = price_metrics([prices[k] for k in scored], [predictions[k] for k in scored])
     return {**capture, "version": version, "predictions": predictions, "metrics": metrics}
@@ -163,7 +165,8 @@ def test_an_intended_better_model_ships_on_a_major_bump_though_most_rows_moved(
     allowed_on_minor = load_config().release.differential_max_moved_fraction
     assert len(report.moves) > allowed_on_minor * report.rows_compared
     rendered = report.render()
-    assert "test-" in rendered and "Neighborhood=Edwards" in rendered
+    assert "test-" in rendered
+    assert "Neighborhood=Edwards" in rendered
     assert all(after < before for _, before, after in report.slices.values())
 
 

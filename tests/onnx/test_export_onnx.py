@@ -59,7 +59,9 @@ def test_tree_splits_are_lightgbms_thresholds_as_doubles(
     packaged_graph: onnx.ModelProto, packaged_pipeline: Pipeline
 ) -> None:
     # Given the graph's one TreeEnsemble and the fitted LightGBM model
-    (trees,) = [node for node in packaged_graph.graph.node if node.op_type == "TreeEnsemble"]
+    (trees,) = [
+        node for node in packaged_graph.graph.node if node.op_type == "TreeEnsemble"
+    ]
     attributes = {attribute.name: attribute for attribute in trees.attribute}
     splits = attributes["nodes_splits"].t
     lightgbm = packaged_pipeline.named_steps["blend"].named_estimators_["trees"]
