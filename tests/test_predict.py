@@ -321,7 +321,7 @@ def test_every_garbage_kind_in_every_field_is_answered() -> None:
 def test_extreme_but_legal_values_are_answered() -> None:
     # Each value at the edge of its schema range: a price, or an explained refusal.
     rows = [
-        {**EXAMPLE_HOUSE, "GrLivArea": 100_000, "LotArea": 10_000_000, "WoodDeckSF": 1e5},
+        {**EXAMPLE_HOUSE, "GrLivArea": 100_000, "LotArea": 10_000_000, "GarageArea": 1e5},
         {**EXAMPLE_HOUSE, "GrLivArea": 1e-9, "1stFlrSF": 1e-9, "LotArea": 1},
         {**EXAMPLE_HOUSE, "YearRemodAdd": 1800, "YrSold": 2100, "GarageCars": 50},
         {**EXAMPLE_HOUSE, "YearRemodAdd": 2100, "YrSold": 1800, "OverallQual": 1},

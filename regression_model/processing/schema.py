@@ -197,7 +197,6 @@ class HouseFeatures(BaseModel):
     FireplaceQu: Quality = Field(None, description="Fireplace quality; missing: none")
     GarageCars: Count = Field(None, ge=0, le=50)
     GarageArea: Number = _area("Garage size in square feet")
-    WoodDeckSF: Number = _area("Wood deck area in square feet")
     ScreenPorch: Number = _area("Screen porch area in square feet")
     SaleCondition: Annotated[SaleConditionLabel | None, lenient(SaleConditionLabel)] = (
         None
@@ -243,6 +242,6 @@ EXAMPLE_HOUSE: dict[str, Any] = {
     "CentralAir": "Y", "1stFlrSF": 1028, "2ndFlrSF": 776, "GrLivArea": 1804,
     "BsmtFullBath": 0, "FullBath": 2, "HalfBath": 1, "BedroomAbvGr": 3,
     "KitchenQual": "Gd", "Functional": "Typ", "Fireplaces": 1, "FireplaceQu": "TA",
-    "GarageCars": 2, "GarageArea": 442, "WoodDeckSF": 140, "ScreenPorch": 0,
+    "GarageCars": 2, "GarageArea": 442, "ScreenPorch": 0,
     "SaleCondition": "Normal", "YrSold": 2010,
 }  # fmt: skip

@@ -58,7 +58,7 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("MSSubClass", True, "a boolean is not a number"),
     ("CentralAir", True, "Input should be 'N' or 'Y'"),
     ("LotArea", float("inf"), "finite number"),
-    ("WoodDeckSF", float("-inf"), "finite number"),
+    ("TotalBsmtSF", float("-inf"), "finite number"),
     ("GarageCars", float("inf"), "finite number"),
     ("Exterior1st", "x" * (MAX_LABEL_LENGTH + 8), "characters long"),
     ("GrLivArea", "1" * (MAX_LABEL_LENGTH + 1), "is not a number"),
