@@ -4,8 +4,8 @@
 every row against the model package's own row schema (pydantic, 80 fields)
 the way a plain FastAPI endpoint does (a body model, no hand-written
 checks), and answers how many rows it read: no model, no middleware, no
-logging. ``http_latency.py --reference`` serves it with uvicorn's httptools
-protocol, one worker, and measures it in the same run as the service, so
+logging. ``http_latency.py`` and ``compare_revisions.py`` serve it with
+uvicorn's httptools protocol, one worker, in the same run as the service, so
 the service's figures can be read as a fraction of what FastAPI itself
 reaches on this machine at that moment.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from regression_model.processing.schema import HouseFeatures
+from regression_model import HouseFeatures
 
 
 class Batch(BaseModel):

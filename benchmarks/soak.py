@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/soak.py --seconds 600
 
-Starts the service (``bin/start`` -> uvicorn) on a free 127.0.0.1 port, then
+Starts the service (``bin/start``) on a free 127.0.0.1 port, then
 ``--connections`` threads, each with its own keep-alive ``http.client``
 connection, send a seeded mix of requests until time runs out: one valid
 row, one invalid row (422), 100 rows of which 10 are invalid, and 100 valid
@@ -26,10 +26,6 @@ import http.client
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,9 +34,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.local_processes import (
+    LOOPBACK,
+    free_port,
+    rss_kib,
+    running_server,
+    serving_pids,
+    tool_path,
+    wait_for_serving,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_SCRIPT = REPO_ROOT / "house_prices_api" / "bin" / "start"
 PREDICT = "/api/v1/predict"
+HEALTH_PATH = "/api/v1/health"
 HEADERS = {"Content-Type": "application/json"}
 INVALID_CHANGES: list[dict[str, Any]] = [
     {"Neighborhood": "Atlantis"},
@@ -77,53 +84,29 @@ class Tally:
     measured_from: float = 0.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_service(
-    port: int, args: argparse.Namespace, log: Any
-) -> subprocess.Popen[bytes]:
+def service_env(port: int, args: argparse.Namespace) -> dict[str, str]:
+    """The service's environment: this one plus its settings."""
     env = dict(os.environ)
-    env.setdefault("PYTHONPATH", str(REPO_ROOT))
+    # Absolute: bin/start may change folder before the import.
+    paths = env.get("PYTHONPATH", "").split(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join(
+        str(Path(path).resolve()) for path in paths if path
+    ) or str(REPO_ROOT)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.update(
-        HOST="127.0.0.1",
+        HOST=LOOPBACK,
         PORT=str(port),
+        PATH=tool_path(),
         WEB_CONCURRENCY=str(args.workers),
         SCORER_BACKEND=args.backend,
         LOG_LEVEL=args.log_level,
     )
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.Popen(
-        [str(START_SCRIPT)], env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-
-
-def wait_until_healthy(
-    port: int, server: subprocess.Popen[bytes], timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the service exited during start-up")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/api/v1/health")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("the service did not become healthy")
+    return env
 
 
 def openapi_example(port: int) -> tuple[dict[str, Any], list[str]]:
     """The documented example house and the documented neighbourhood labels."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
     connection.request("GET", "/openapi.json")
     spec = json.loads(connection.getresponse().read())
     body = spec["paths"][PREDICT]["post"]["requestBody"]["content"]
@@ -205,7 +188,7 @@ def client(
     timeout = args.timeout
     rng = random.Random(seed)
     weights = [kind.weight for kind in kinds]
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
     try:
         while time.monotonic() < deadline:
             kind = rng.choices(kinds, weights)[0]
@@ -236,41 +219,6 @@ def client(
         connection.close()
 
 
-def children(pid: int) -> list[int]:
-    """The pids whose parent is ``pid``, read from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return sorted(found)
-
-
-def worker_pids(server_pid: int, workers: int) -> list[int]:
-    """The processes that serve requests: uvicorn itself, or its spawned workers."""
-    if workers == 1:
-        return [server_pid]
-    spawned = []
-    for pid in children(server_pid):
-        try:
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                spawned.append(pid)
-        except OSError:
-            continue
-    return spawned
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` in KiB (VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
 def percentile_ms(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -298,12 +246,12 @@ def soak(port: int, server_pid: int, args: argparse.Namespace) -> dict[str, Any]
     ]
     for thread in threads:
         thread.start()
-    pids_at_start = worker_pids(server_pid, args.workers)
+    pids_at_start = sorted(wait_for_serving(server_pid, args.workers, timeout=60))
     time.sleep(max(0.0, tally.measured_from - time.monotonic()))
-    pids_after_warmup = worker_pids(server_pid, args.workers)
+    pids_after_warmup = sorted(serving_pids(server_pid))
     rss_start = {pid: rss_kib(pid) for pid in pids_after_warmup}
     time.sleep(max(0.0, deadline - time.monotonic() - 1.0))
-    pids_at_end = worker_pids(server_pid, args.workers)
+    pids_at_end = sorted(serving_pids(server_pid))
     rss_end = {pid: rss_kib(pid) for pid in pids_at_end if pid in rss_start}
     for thread in threads:
         thread.join(args.timeout + 5)
@@ -432,17 +380,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     port = free_port()
-    with tempfile.NamedTemporaryFile(prefix="soak-server-", suffix=".log") as log:
-        server = start_service(port, args, log)
-        try:
-            wait_until_healthy(port, server, timeout=120)
-            result = soak(port, server.pid, args)
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
+    with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
+        log_path = Path(scratch) / "server.log"
+        with running_server(
+            [str(START_SCRIPT)],
+            log_path,
+            port=port,
+            env=service_env(port, args),
+            health_path=HEALTH_PATH,
+        ) as server:
+            result = soak(port, server.process.pid, args)
         if result["failures"]:
-            log.seek(0)
-            result["server_log_tail"] = log.read()[-4000:].decode(errors="replace")
+            result["server_log_tail"] = server.log_text()[-4000:]
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

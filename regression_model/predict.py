@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+# A validated row whose price overflows float64 gets this error instead.
+UNPRICEABLE_MESSAGE = (
+    "the inputs lie so far outside the training data "
+    "that the price is not a finite number"
+)
+
+
 class ImputedFields(TypedDict):
     """The fields of one row that were missing and got a learned statistic."""
 
@@ -111,12 +118,7 @@ def _place(
             predictions[index] = price
         else:
             overflowed.append(
-                RowError(
-                    row=index,
-                    field=ROW_LEVEL,
-                    message="the inputs lie so far outside the training data "
-                    "that the price is not a finite number",
-                )
+                RowError(row=index, field=ROW_LEVEL, message=UNPRICEABLE_MESSAGE)
             )
     if not overflowed:
         return errors

@@ -185,6 +185,16 @@ class OnnxScorer:
     def features(self) -> list[str]:
         return self._features
 
+    @property
+    def number_names(self) -> list[str]:
+        """The rows of the ``numbers`` input, in order (from the graph's metadata)."""
+        return list(self._number_names)
+
+    @property
+    def label_names(self) -> list[str]:
+        """The rows of the ``labels`` input, in order (from the graph's metadata)."""
+        return list(self._label_names)
+
     def graph_inputs(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
         """The graph's inputs for ``columns`` (one equally long sequence per feature)."""
         feed = {

@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Literal
@@ -53,6 +55,10 @@ DEFAULT_INDEX_PORT = 8080
 PID_FILE = "pypiserver.pid"
 LOG_FILE = "pypiserver.log"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+PROC = Path("/proc")
+# The options ``start_local_index`` gives pypiserver: a process carrying them all
+# was started by this project's tooling (by any checkout, this code or older).
+OUR_INDEX_OPTIONS = ("--disable-fallback", "--health-endpoint", "--authenticate")
 # What of the wheel's sources (``WHEEL_SOURCES``, the list that also decides the
 # commit the model's metadata records) never goes in.
 IGNORED_IN_BUILDS = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.egg-info")
@@ -91,24 +97,106 @@ def index_is_up(index_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class LocalIndex:
+    """A local pypiserver ready for ``folder``, and whether this call started it.
+
+    ``started`` tells the caller whether stopping it is its job; ``note`` says
+    what was found on the port, for the user.
+    """
+
+    url: str
+    folder: Path
+    started: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class IndexProcess:
+    """A pypiserver process that serves a loopback port, as /proc describes it."""
+
+    pid: int
+    folder: Path
+    ours: bool  # started with this project's options (OUR_INDEX_OPTIONS)
+
+
+def index_process_on(port: int) -> IndexProcess | None:
+    """The pypiserver serving ``port``, from its command line in /proc (Linux).
+
+    None when there is no such process, or no /proc to read. The folder is the
+    command's last argument, as ``start_local_index`` passes it, resolved
+    against the process's working directory.
+    """
+    for entry in PROC.glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().decode().split("\0")[:-1]
+            cwd = Path(os.readlink(entry / "cwd"))
+        except (OSError, UnicodeDecodeError):
+            continue  # gone meanwhile, or not ours to read
+        if _is_pypiserver_on(argv, port):
+            ours = all(option in argv for option in OUR_INDEX_OPTIONS)
+            return IndexProcess(int(entry.name), cwd / argv[-1], ours)
+    return None
+
+
+def _is_pypiserver_on(argv: list[str], port: int) -> bool:
+    is_pypiserver = any(Path(arg).name.startswith("pypiserver") for arg in argv[:3])
+    ports = {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("--port", "-p")}
+    ports |= {arg.removeprefix("--port=") for arg in argv if arg.startswith("--port=")}
+    return is_pypiserver and str(port) in ports
+
+
+def ensure_local_index(
+    folder: Path = DEFAULT_INDEX_DIR, port: int = DEFAULT_INDEX_PORT, wait_s: float = 30
+) -> LocalIndex:
+    """Make a pypiserver on 127.0.0.1:``port`` serve ``folder``; say what was there.
+
+    An index already serving ``folder`` is reused. One that serves another
+    folder belongs to another checkout: that is an error naming its pid,
+    folder and URL and the commands that fix it, since publishing there would
+    put this checkout's wheel in another's index. One whose folder no longer
+    exists can serve nobody, so if this project's tooling started it, it is
+    stopped and replaced. The server runs detached; its pid and log are kept
+    in ``folder``.
+    """
+    index_url = local_index_url(port)
+    note = f"started the package index {index_url} for {folder}"
+    if index_is_up(index_url):
+        running = index_process_on(port)
+        if running is None and _recorded_pid(folder) is None:
+            raise PublishError(_port_taken(port, "a server this project did not start"))
+        reuse = f"reusing the package index {index_url} for {folder}"
+        if running is None:  # no /proc to read, but our pid file names a live process
+            return LocalIndex(index_url, folder, False, reuse)
+        if running.folder.is_dir() and _same_folder(running.folder, folder):
+            return LocalIndex(index_url, folder, False, reuse)
+        if running.folder.is_dir() or not running.ours:
+            raise PublishError(_another_checkouts_index(running, folder, port))
+        _stop_pid(running.pid, wait_s)
+        note = (
+            f"stopped pypiserver (pid {running.pid}) on {index_url}: it served "
+            f"{running.folder}, which no longer exists; {note}"
+        )
+    _start_pypiserver(folder, port, wait_s)
+    return LocalIndex(index_url, folder, True, note)
+
+
 def start_local_index(
     folder: Path = DEFAULT_INDEX_DIR, port: int = DEFAULT_INDEX_PORT, wait_s: float = 30
 ) -> str:
-    """Start pypiserver for ``folder`` on 127.0.0.1:``port`` unless one answers there.
+    """``ensure_local_index``, for callers that only need the index's URL."""
+    return ensure_local_index(folder, port, wait_s).url
 
-    The server runs detached (it outlives ``tox -e serve``, which replaces
-    itself with the API); its pid and log are kept in ``folder``.
-    """
+
+def _start_pypiserver(folder: Path, port: int, wait_s: float) -> None:
     index_url = local_index_url(port)
-    if index_is_up(index_url):
-        return index_url
     folder.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "pypiserver", "run",
         "--host", "127.0.0.1", "--port", str(port),
         "--authenticate", ".", "--passwords", ".",  # open uploads, localhost only
         "--disable-fallback", "--health-endpoint", "/health",
-        str(folder),
+        str(folder.resolve()),
     ]  # fmt: skip
     with (folder / LOG_FILE).open("ab") as log:
         server = subprocess.Popen(
@@ -124,7 +212,46 @@ def start_local_index(
                 f"listening there?); see {folder / LOG_FILE}"
             )
         time.sleep(0.2)
-    return index_url
+
+
+def _same_folder(served: Path, folder: Path) -> bool:
+    return os.path.abspath(served) == os.path.abspath(folder)
+
+
+def _recorded_pid(folder: Path) -> int | None:
+    """The pid in ``folder``'s pid file if that process is still alive."""
+    try:
+        pid = int((folder / PID_FILE).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _another_port(port: int) -> int:
+    """A free loopback port other than ``port``, to suggest in a message."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = int(probe.getsockname()[1])
+    return free if free != port else port + 1
+
+
+def _port_taken(port: int, by: str) -> str:
+    return (
+        f"127.0.0.1:{port} answers as a package index, but it is {by}; stop it, "
+        f"or use another port: tox -e serve -- --index-port {_another_port(port)}"
+    )
+
+
+def _another_checkouts_index(running: IndexProcess, folder: Path, port: int) -> str:
+    state = "" if running.folder.is_dir() else " (a folder that no longer exists)"
+    owner = "" if running.ours else ", started by something other than this project"
+    return (
+        f"the package index on {local_index_url(port)} is pypiserver (pid "
+        f"{running.pid}{owner}) serving {running.folder}{state}, not {folder}. "
+        f"Stop it with: kill {running.pid}; or use another port: "
+        f"tox -e serve -- --index-port {_another_port(port)}"
+    )
 
 
 def stop_local_index(folder: Path = DEFAULT_INDEX_DIR, wait_s: float = 10) -> bool:
@@ -134,6 +261,11 @@ def stop_local_index(folder: Path = DEFAULT_INDEX_DIR, wait_s: float = 10) -> bo
         return False
     pid = int(pid_file.read_text())
     pid_file.unlink()
+    return _stop_pid(pid, wait_s)
+
+
+def _stop_pid(pid: int, wait_s: float) -> bool:
+    """SIGTERM ``pid``, SIGKILL it if it lingers; False if it was already gone."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -462,18 +594,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_command(args: argparse.Namespace) -> str:
     if args.command == "start":
-        return f"local index: {start_local_index(args.dir, args.port)}"
+        return ensure_local_index(args.dir, args.port).note
     if args.command == "stop":
         return "stopped" if stop_local_index(args.dir) else "no local index was running"
     return _publish_command(args)
 
 
 def _publish_command(args: argparse.Namespace) -> str:
-    """Start the local index if it is the target and down, build, publish."""
+    """Build and publish; a loopback target that is down or a pypiserver is made the
+    index of ``--dir`` first (``ensure_local_index``), any other is taken as given."""
     index_url: str = args.index_url
-    if is_loopback(index_url) and not index_is_up(index_url):
-        port = urlparse(index_url).port or DEFAULT_INDEX_PORT
-        start_local_index(args.dir, port)
+    port = urlparse(index_url).port or DEFAULT_INDEX_PORT
+    if is_loopback(index_url) and (
+        not index_is_up(index_url) or index_process_on(port) is not None
+    ):
+        print(ensure_local_index(args.dir, port).note)
     with tempfile.TemporaryDirectory() as outdir:
         wheel = build_wheel(Path(outdir))
         upload_url = args.upload_url or upload_url_for(index_url)

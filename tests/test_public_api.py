@@ -41,6 +41,7 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         regression_model.load_scorer  # noqa: B018
 
 
+@pytest.mark.process
 def test_importing_the_package_loads_nothing_else(tmp_path: Path) -> None:
     # Given a fresh interpreter, When the package is imported
     code = (

@@ -1,26 +1,31 @@
 """The built wheel carries everything needed to predict, and works on its own.
 
 Builds the wheel from this checkout, installs it into a fresh virtual
-environment (dependencies from the package index, pinned by the runtime
-requirements) and predicts from a directory outside the repository, so only
-the installed copy can be imported.
+environment on each supported Python this machine has (3.11, 3.12, 3.13;
+one that is not found skips, saying where it was looked for), with the
+pinned runtime requirements, and predicts from a directory outside the
+repository, so only the installed copy can be imported. Its prices must
+equal the checkout's within 1e-9 relative: same prices on any machine and
+Python is the promise (same bytes only on the same machine class).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from differential.capture import fixed_inputs
+from regression_model import EXAMPLE_HOUSE, make_prediction
 from regression_model.config.core import TRAINED_MODEL_DIR, package_version
-from regression_model.predict import make_prediction
 from scripts.package_index import build_wheel
+from scripts.pythons import SUPPORTED_PYTHONS, find_python, where_looked
 from tests.support import REPO_ROOT, run_python
 
 pytestmark = pytest.mark.process
@@ -37,11 +42,19 @@ CLIENT_ROWS: list[dict[str, Any]] = [
 PREDICT_SCRIPT = """
 import json, sys
 import regression_model
-from regression_model.predict import make_prediction
+from regression_model import make_prediction
 result = make_prediction(input_data=json.loads(sys.argv[1]))
 print(json.dumps({"result": result, "version": regression_model.__version__,
                   "module": regression_model.__file__}))
 """
+PREDICT_FILE_SCRIPT = """
+import json, sys
+from regression_model import make_prediction
+with open(sys.argv[1]) as rows:
+    print(json.dumps(make_prediction(input_data=json.load(rows))))
+"""
+TEST_CSV = REPO_ROOT / "regression_model" / "datasets" / "test.csv"
+EDGE_CASES = REPO_ROOT / "differential" / "edge_cases.json"
 
 
 def run(command: list[str], cwd: Path) -> None:
@@ -70,11 +83,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_wheel(tmp_path_factory.mktemp("dist"))
 
 
-@pytest.fixture(scope="module")
-def installed_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The interpreter of a fresh virtual environment with only the wheel installed."""
-    venv = tmp_path_factory.mktemp("venv")
-    run([sys.executable, "-m", "venv", str(venv)], venv)
+@pytest.fixture(scope="module", params=SUPPORTED_PYTHONS, ids=lambda v: f"py{v}")
+def installed_python(
+    request: pytest.FixtureRequest, wheel: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A fresh virtual environment on one supported Python, with the wheel and the
+    pinned runtime requirements: its interpreter."""
+    version: str = request.param
+    base = find_python(version)
+    if base is None:
+        pytest.skip(f"Python {version} not found (looked for {where_looked(version)})")
+    venv = tmp_path_factory.mktemp(f"venv-py{version}")
+    run([str(base), "-m", "venv", str(venv)], venv)
     python = venv / "bin" / "python"
     requirements = REPO_ROOT / "requirements" / "runtime.txt"
     run(
@@ -157,3 +177,36 @@ def test_installed_wheel_predicts_from_outside_the_repository(
     local = make_prediction(input_data=CLIENT_ROWS)
     assert result["predictions"][:2] == pytest.approx(local["predictions"][:2], rel=1e-9)
     assert all(price > 0 for price in result["predictions"][:2])
+
+
+def test_installed_wheel_prices_the_held_out_rows_as_the_checkout(
+    installed_python: Path, tmp_path: Path
+) -> None:
+    # Given the held-out rows, the edge cases and the example house, as JSON
+    _, rows, _ = fixed_inputs(TEST_CSV, EDGE_CASES, "SalePrice")
+    rows = [
+        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        for row in [*rows, EXAMPLE_HOUSE]
+    ]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    # When the installed wheel prices them, and the checkout prices them here
+    completed = run_python(
+        PREDICT_FILE_SCRIPT,
+        str(tmp_path / "rows.json"),
+        cwd=tmp_path,
+        python=str(installed_python),
+        import_repo=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    installed = json.loads(completed.stdout)
+    here = make_prediction(input_data=rows)
+    # Then every row gets the same answer: the same error, or a price within 1e-9
+    assert len(installed["predictions"]) == len(rows)
+    assert installed["errors"] == here["errors"]
+    priced = [i for i, price in enumerate(here["predictions"]) if price is not None]
+    assert [i for i, p in enumerate(installed["predictions"]) if p is not None] == priced
+    assert len(priced) > 586  # every held-out row and the example house, at least
+    assert [installed["predictions"][i] for i in priced] == pytest.approx(
+        [here["predictions"][i] for i in priced], rel=1e-9
+    )
+    assert installed["predictions"][-1] > 0  # the example house

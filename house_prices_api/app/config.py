@@ -9,12 +9,13 @@ listed in the service's README.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from regression_model.predict import ScorerBackend
+from regression_model import ScorerBackend
 
 MEBIBYTE = 1024 * 1024
 # 10,000 rows of Kaggle's full 81-column CSV rows are about 16 MB of compact JSON;
@@ -65,6 +66,47 @@ class Settings(BaseSettings):
         description="'onnx' (default: the exported graph, no pickle, no pandas) or "
         "'pipeline' (the fitted scikit-learn pipeline, the reference).",
     )
+
+    metrics: bool = Field(
+        True,
+        description="Serve Prometheus metrics at /metrics and record them; false "
+        "removes the route and every recording step.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token /metrics requires when API_KEYS is set; with "
+        "API_KEYS and no token, /metrics answers 403.",
+    )
+    prediction_log: Annotated[float, NoDecode] = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Share of requests whose rows are written to the prediction log: "
+        "'all' (1, the default), 'off' (0) or a rate between 0 and 1.",
+    )
+    prediction_log_dir: Path = Field(
+        Path("var"),
+        description="Folder of the SQLite prediction log when DATABASE_URL is unset.",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the prediction log (postgres:// accepted, "
+        "as Heroku sets it); unset: SQLite under PREDICTION_LOG_DIR.",
+    )
+    prediction_log_queue_rows: int = Field(
+        20_000,
+        ge=1,
+        description="Most rows waiting for the log writer per worker; more are "
+        "dropped and counted, so a slow database never grows memory.",
+    )
+
+    @field_validator("prediction_log", mode="before")
+    @classmethod
+    def _log_rate(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            named = {"all": 1.0, "on": 1.0, "off": 0.0}
+            return named.get(value.strip().lower(), value)
+        return value
 
     @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod

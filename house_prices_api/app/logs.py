@@ -9,8 +9,9 @@ loguru so the whole process writes one format.
 Each request gets one access line, written by the request middleware when
 the response is done, which also says what the request did (``note_outcome``:
 rows priced and refused). In the text format that line skips loguru and is
-written straight to the same stream in the same format: loguru spends about
-40 us building and formatting a record, a tenth of a 1-row request's CPU.
+written straight to the same stream in the same format: building and
+formatting a loguru record is a noticeable share of a 1-row request's CPU
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ TEXT_FORMAT = (
     "{time:YYYY-MM-DDTHH:mm:ss.SSSZZ} | {level: <7} | {extra[request_id]} | "
     "{name} | {message}"
 )
-# uvicorn.access is left alone: bin/start turns it off; the app logs its own access line.
+# uvicorn.access is left alone: app/workers.py turns it off; the app writes its own.
 ROUTED_STDLIB_LOGGERS = ("uvicorn", "uvicorn.error", "fastapi")
 
 # Writes a request's access line: (request id, message).

@@ -1,8 +1,11 @@
-"""``create_app()``: the one way to build the service; uvicorn calls it (``--factory``).
+"""``create_app()``: the one way to build the service.
 
-Nothing happens at import: settings are read, logging configured and
-middleware installed when the factory runs, and the model is loaded in the
-lifespan handler, before the first request is accepted.
+``bin/start`` runs gunicorn's arbiter, whose uvicorn workers
+(``app.workers.ServiceWorker``, HTTP protocol ``app.http_protocol``) each
+call ``app.main:create_app()``. Nothing happens at import: settings are
+read, logging configured and middleware installed when the factory runs,
+and the model is loaded in the lifespan handler, before the worker accepts
+its first request.
 """
 
 from __future__ import annotations
@@ -12,27 +15,37 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from loguru import logger
 
 from app import __version__
-from app.api import health, home, predict
+from app.api import feedback, health, home, predict
+from app.api import metrics as metrics_api
 from app.api.auth import API_KEY_HEADER, UNAUTHORIZED_RESPONSE, require_api_key
 from app.config import Settings
 from app.errors import install_error_handlers
+from app.log_store import database_url, make_engine
 from app.logs import configure_logging
+from app.metrics import MetricsMiddleware, ModelAgeCollector, ServiceMetrics
 from app.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     UnexpectedErrorMiddleware,
 )
-from app.model import load_model
+from app.model import load_served_model
 from app.openapi import document_request_models
 from app.prediction_pool import create_prediction_pool
+from app.recorder import PredictionRecorder
 from app.schemas import BODY_TIMEOUT_RESPONSE
+from app.strict_json import StrictJSONRoute
+from app.training_snapshot import load_training_snapshot
+from regression_model import LoadedModel
 
 API_PREFIX = "/api/v1"
+# Within gunicorn's graceful timeout (20 s by default): the log's last rows.
+LOG_FLUSH_TIMEOUT_S = 10.0
 # FastAPI's native OpenTelemetry, all three signals off (see Settings.opentelemetry).
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 DESCRIPTION = """\
@@ -51,18 +64,53 @@ in `imputed`.
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load and self-test the model before serving; if that fails, so does start-up.
 
-    ``load_model`` raises ``ModelLoadError`` naming the file and the failed
-    check; raised here, it makes uvicorn log it and exit non-zero before the
-    socket takes a request, so a wrong model is never served. It runs on the
-    event loop, although it blocks: uvicorn serves nothing until start-up is
-    complete, so there is nothing to keep responsive, and a thread started
-    just for it would stay in the worker, holding memory.
+    ``load_served_model`` raises ``ModelLoadError`` naming the file and the
+    failed check; raised here, it makes the worker log it and exit with
+    status 3 before it takes a request, and gunicorn's arbiter then exits 3
+    too, so a wrong model is never served. It runs on the event loop,
+    although it blocks: uvicorn serves nothing until start-up is complete,
+    so there is nothing to keep responsive, and a thread started just for it
+    would stay in the worker, holding memory.
     """
     settings: Settings = app.state.settings
-    app.state.served_model = load_model(settings.scorer_backend)
+    model = load_served_model(settings.scorer_backend)
+    app.state.served_model = model
+    recorder = start_recorder(app, settings, model)
     yield
     logger.info("shutting down")
     app.state.prediction_pool.shutdown(wait=False)
+    if recorder is not None:
+        recorder.close(LOG_FLUSH_TIMEOUT_S)
+        if recorder.engine is not None:
+            recorder.engine.dispose()
+
+
+def start_recorder(
+    app: FastAPI, settings: Settings, model: LoadedModel
+) -> PredictionRecorder | None:
+    """The worker's recorder of metrics and the prediction log, if either is on.
+
+    The schema is Alembic's job, done once per start (``gunicorn.conf.py``);
+    the recorder only inserts.
+    """
+    metrics: ServiceMetrics | None = app.state.metrics
+    if metrics is None and not settings.prediction_log:
+        return None
+    snapshot = load_training_snapshot()
+    if metrics is not None:
+        metrics.model_info.labels(model.version, model.backend).set(1)
+        app.state.model_age = ModelAgeCollector(snapshot.data_end)
+    engine = make_engine(database_url(settings)) if settings.prediction_log else None
+    recorder = PredictionRecorder(
+        metrics=metrics,
+        engine=engine,
+        snapshot=snapshot,
+        max_rows=settings.prediction_log_queue_rows,
+        sample_rate=settings.prediction_log,
+    )
+    recorder.start()
+    app.state.recorder = recorder
+    return recorder
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -78,21 +126,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.prediction_pool = create_prediction_pool()
-    # Keys guard predictions only; health, docs and the home page stay open.
+    app.state.metrics = ServiceMetrics() if settings.metrics else None
+    app.state.recorder = None
+    # Keys guard predictions and feedback; health, docs and the home page stay open.
+    key_check = [Depends(require_api_key)] if settings.api_keys else []
+    key_responses = UNAUTHORIZED_RESPONSE if settings.api_keys else {}
     predict.add_predict_route(
         app.router,
         prefix=API_PREFIX,
-        dependencies=[Depends(require_api_key)] if settings.api_keys else [],
-        responses=BODY_TIMEOUT_RESPONSE
-        | (UNAUTHORIZED_RESPONSE if settings.api_keys else {}),
+        dependencies=key_check,
+        responses=BODY_TIMEOUT_RESPONSE | key_responses,
+    )
+    app.router.add_api_route(
+        f"{API_PREFIX}/feedback",
+        feedback.feedback,
+        methods=["POST"],
+        tags=["monitoring"],
+        response_model=feedback.FeedbackResponse,
+        dependencies=key_check,
+        responses={**BODY_TIMEOUT_RESPONSE, **key_responses, **feedback.RESPONSES},
+        route_class_override=StrictJSONRoute,
     )
     # After the prediction route, which most requests are for: routes match in order.
-    app.include_router(home.router)
-    app.include_router(health.router, prefix=API_PREFIX)
+    included = [(home.router, ""), (health.router, API_PREFIX)]
+    if settings.metrics:
+        included.append((metrics_api.router, ""))
+    for router, prefix in included:
+        app.include_router(router, prefix=prefix)
     document_request_models(app, predict.REQUEST_MODELS)
     install_error_handlers(app)
-    # Added innermost first: a request meets RequestContext, CORS, the 500 guard,
-    # then the size cap.
+    # Added innermost first: a request meets the metrics (when on), RequestContext,
+    # CORS, the 500 guard, then the size cap.
     app.add_middleware(
         BodySizeLimitMiddleware,
         limit=settings.max_body_bytes,
@@ -108,4 +172,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=[REQUEST_ID_HEADER],
         )
     app.add_middleware(RequestContextMiddleware, write_access=write_access)
+    if app.state.metrics is not None:
+        templates = {
+            id(route): prefix + route.path
+            for router, prefix in included
+            for route in router.routes
+            if isinstance(route, APIRoute)
+        }
+        app.add_middleware(
+            MetricsMiddleware, metrics=app.state.metrics, templates=templates
+        )
     return app

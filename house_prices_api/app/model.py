@@ -1,67 +1,45 @@
 """The served model: loaded once at start-up, proven to work before traffic.
 
-Loading happens in the app's lifespan, not at import, so importing the app
-(tests, tooling) costs nothing. A model that cannot be trusted stops the
-service from starting: a missing, truncated or tampered artifact (the pickle,
-the ONNX graph or the metadata that records their SHA-256), or a model that
-loads but cannot price the package's own example house. Failing start-up is
-what an orchestrator sees and acts on (a crashed release, a rollback); a
-process that stays up answering 503 looks alive and hides the fault.
+The model package owns the loaded model (``regression_model.load_model``
+verifies the artifact's SHA-256s, loads the scorer and caches it); the
+service adds the rule that a model which cannot be trusted stops it from
+starting: a missing, truncated or tampered artifact, or a model that loads
+but cannot price the package's own example house. Failing start-up is what
+an orchestrator sees and acts on (a crashed release, a rollback); a process
+that stays up answering 503 looks alive and hides the fault. Loading
+happens in the app's lifespan, not at import, so importing the app costs
+nothing.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from loguru import logger
 
 import regression_model
-from regression_model.predict import (
+from regression_model import (
+    EXAMPLE_HOUSE,
+    ArtifactIntegrityError,
+    LoadedModel,
     ScorerBackend,
-    default_artifact,
-    load_scorer,
+    load_model,
     make_prediction,
-    model_version,
 )
-from regression_model.processing.artifacts import ArtifactIntegrityError
-from regression_model.processing.schema import EXAMPLE_HOUSE
-from regression_model.scoring import Scorer
 
 
 class ModelLoadError(RuntimeError):
     """The model cannot be served: its artifact failed verification or its self-test."""
 
 
-@dataclass(frozen=True)
-class ServedModel:
-    """The model the service predicts with, and what health reports about it.
-
-    ``load_model`` only returns one that loaded from a verified artifact and
-    passed its self-test.
-    """
-
-    backend: ScorerBackend
-    package_version: str
-    version: str
-    scorer: Scorer
-    self_test_passed: bool
-
-    @property
-    def ready(self) -> bool:
-        return self.self_test_passed
-
-
-def self_test(scorer: Scorer, version: str) -> str | None:
+def self_test(model: LoadedModel) -> str | None:
     """Score the example house; return what went wrong, or ``None`` if it worked.
 
     Any exception counts as a failed test: the point is to find a broken model
     before a client does.
     """
     try:
-        result = make_prediction(
-            input_data=[EXAMPLE_HOUSE], scorer=scorer, version=version
-        )
+        result = make_prediction(input_data=[EXAMPLE_HOUSE], model=model)
     except Exception as error:
         logger.exception("self-test on EXAMPLE_HOUSE raised")
         return f"self-test on EXAMPLE_HOUSE raised {type(error).__name__}: {error}"
@@ -72,23 +50,19 @@ def self_test(scorer: Scorer, version: str) -> str | None:
     return None
 
 
-def load_model(backend: ScorerBackend) -> ServedModel:
-    """Verify the packaged artifact, load its scorer and self-test it.
+def load_served_model(backend: ScorerBackend) -> LoadedModel:
+    """The package's verified model with a ``backend`` scorer, once self-tested.
 
     Raises ``ModelLoadError`` naming the file and the failed check, so that
-    start-up fails. Blocking (hashing, unpickling, first prediction): call it
-    off the event loop.
+    start-up fails. Blocking (hashing, loading, a first prediction).
     """
-    package_version = regression_model.__version__
     logger.info(
         "model package regression_model {} imported from {}",
-        package_version,
+        regression_model.__version__,
         regression_model.__file__,
     )
     try:
-        paths, _ = default_artifact()
-        scorer = load_scorer(backend)
-        version = model_version()
+        model = load_model(backend)
     except ArtifactIntegrityError as error:
         raise _refuse(
             f"the {backend} model does not match the sha256 recorded at training "
@@ -96,22 +70,11 @@ def load_model(backend: ScorerBackend) -> ServedModel:
         ) from error
     except (ValueError, ImportError, OSError) as error:
         raise _refuse(f"the {backend} model could not be loaded: {error}") from error
-    logger.info(
-        "model v{} loaded with the {} scorer from {}",
-        version,
-        backend,
-        paths.pipeline.parent,
-    )
-    problem = self_test(scorer, version)
+    logger.info("model v{} loaded with the {} scorer", model.version, backend)
+    problem = self_test(model)
     if problem:
-        raise _refuse(f"model v{version} ({backend} scorer): {problem}")
-    return ServedModel(
-        backend=backend,
-        package_version=package_version,
-        version=version,
-        scorer=scorer,
-        self_test_passed=True,
-    )
+        raise _refuse(f"model v{model.version} ({backend} scorer): {problem}")
+    return model
 
 
 def _refuse(reason: str) -> ModelLoadError:

@@ -30,11 +30,15 @@ def request_schemas(models: Sequence[type[BaseModel]]) -> dict[str, Any]:
 
 
 def document_request_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
-    """Make ``app.openapi`` add the schemas of ``models`` to the document it builds."""
-    extra = request_schemas(models)
+    """Make ``app.openapi`` add the schemas of ``models`` to the document it builds.
+
+    The document is built on its first request, as FastAPI builds it, not
+    when the app is created: a schema may read the loaded model's metadata.
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            extra = request_schemas(models)
             app.openapi_schema = with_schemas(FastAPI.openapi(app), extra)
         return app.openapi_schema
 

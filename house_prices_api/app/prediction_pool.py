@@ -3,11 +3,9 @@
 A plain ``ThreadPoolExecutor`` with one thread per core (at least two), not
 anyio's shared pool, which FastAPI's ``run_in_threadpool`` uses: pricing is
 CPU-bound (validation holds the GIL, ONNX Runtime runs one thread), so more
-threads than cores add memory and no speed. Measured on the 2-core machine
-with one worker and 100-row batches on 8 connections: peak RSS 106.7 MiB
-through anyio's pool (whose first use alone added about 6 MiB), 101.4 MiB
-through asyncio's default executor, 100.6 MiB with this pool. Threads
-start on first use, so an app that never prices a large batch starts none.
+threads than cores add memory and no speed; this pool held the least memory
+of the three tried (docs/benchmarks.md). Threads start on first use, so an
+app that never prices a large batch starts none.
 """
 
 from __future__ import annotations

@@ -16,9 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation
 from pydantic_core import PydanticCustomError
 
-from regression_model.config.core import packaged_config
-from regression_model.processing import schema as package_schema
-from regression_model.processing.schema import EXAMPLE_HOUSE
+import regression_model
+from regression_model import EXAMPLE_HOUSE
 
 
 def _raw_rows(value: Any) -> Any:
@@ -30,12 +29,15 @@ def _raw_rows(value: Any) -> Any:
 
 
 def _require_price_features(schema: dict[str, Any]) -> None:
-    """Mark the package's required features required and non-null in the row's schema.
+    """Mark the model's required features required and non-null in the row's schema.
 
-    Each keeps its ``anyOf`` (now without the ``null`` option), so readers of
-    the document find a field's labels in the same place for every field.
+    They are read from the verified metadata of the packaged model
+    (``load_model`` is cached, so this is the served model when it serves
+    ONNX, the default). Each field keeps its ``anyOf`` (now without the
+    ``null`` option), so readers of the document find a field's labels in
+    the same place for every field.
     """
-    required = packaged_config().model.required_features
+    required = regression_model.load_model().metadata.config.required_features
     properties = schema["properties"]
     for name in required:
         field = properties[name]
@@ -46,7 +48,7 @@ def _require_price_features(schema: dict[str, Any]) -> None:
     schema["required"] = list(required)
 
 
-class HouseFeatures(package_schema.HouseFeatures):
+class HouseFeatures(regression_model.HouseFeatures):
     """One house, in Kaggle's column names; unknown fields are ignored.
 
     Every field may be missing (null) except the required ones, without which

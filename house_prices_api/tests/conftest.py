@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from app.config import Settings
 from app.main import create_app
+from app.migrate import upgrade
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from servers import START_SCRIPT, RunningServer, start_server
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prediction_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Apps and servers log predictions to a session folder, not the checkout's var/.
+
+    Migrated here, as bin/start migrates before its workers start, so that
+    in-process apps log too. Tests that need their own database set
+    PREDICTION_LOG_DIR or DATABASE_URL themselves.
+    """
+    folder = tmp_path_factory.mktemp("prediction-log")
+    upgrade(f"sqlite:///{folder / 'predictions.sqlite3'}")
+    previous = os.environ.get("PREDICTION_LOG_DIR")
+    os.environ["PREDICTION_LOG_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("PREDICTION_LOG_DIR", None)
+    else:
+        os.environ["PREDICTION_LOG_DIR"] = previous
 
 
 @pytest.fixture

@@ -1,12 +1,10 @@
 """SIGTERM drains the requests in flight, then the server exits.
 
 Four 10,000-row batches on the pipeline scorer keep the server busy for a few
-seconds; SIGTERM arrives while all four are in flight. With one worker (the
-Docker case: uvicorn is PID 1 and gets the signal) the listening socket
-closes at once, so new connections are refused while the batches finish.
-With several workers the supervisor holds the socket until it exits, so a
-connection made during the drain waits in the backlog and is reset at exit;
-the in-flight batches still finish.
+seconds; SIGTERM reaches gunicorn's arbiter (PID 1 in Docker) while all four
+are in flight. The arbiter closes its listening socket and passes SIGTERM on
+to the workers, which close theirs and finish the requests they hold, so new
+connections are refused while the batches finish, with one worker or several.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ import pytest
 from processes import wait_until_logged
 from servers import START_SCRIPT, RunningServer, call, start_server
 
-from regression_model.processing.schema import EXAMPLE_HOUSE
+from regression_model import EXAMPLE_HOUSE
 
 PREDICT = "/api/v1/predict"
 JSON = {"Content-Type": "application/json"}
@@ -118,8 +116,7 @@ def test_sigterm_lets_in_flight_requests_finish(
         any(thread.is_alive() for thread in threads)
         and time.monotonic() - signalled < GRACE_S
     ):
-        if workers == 1:
-            probes.append((time.monotonic() - signalled, _probe(server.port)))
+        probes.append((time.monotonic() - signalled, _probe(server.port)))
         time.sleep(0.05)
     drained = time.monotonic() - signalled
     for thread in threads:
@@ -138,14 +135,10 @@ def test_sigterm_lets_in_flight_requests_finish(
     assert exited < GRACE_S, f"drained in {drained:.1f} s, exited in {exited:.1f} s"
     assert "timeout graceful shutdown exceeded" not in log
     assert log.count("Finished server process") == workers
-    if workers == 1:
-        # uvicorn re-raises the SIGTERM it handled, so a lone server "dies" of it
-        assert exit_status == -signal.SIGTERM
-        # and new connections were refused while the batches finished
-        outcomes = [outcome for _, outcome in probes]
-        assert "refused" in outcomes, probes
-        first_refusal = outcomes.index("refused")
-        assert set(outcomes[first_refusal:]) == {"refused"}, probes
-        assert probes[first_refusal][0] < drained
-    else:
-        assert exit_status == 0
+    assert exit_status == 0
+    # And new connections were refused while the batches finished
+    outcomes = [outcome for _, outcome in probes]
+    assert "refused" in outcomes, probes
+    first_refusal = outcomes.index("refused")
+    assert set(outcomes[first_refusal:]) == {"refused"}, probes
+    assert probes[first_refusal][0] < drained

@@ -13,9 +13,14 @@ from app.model import ModelLoadError
 from fastapi.testclient import TestClient
 
 import regression_model
-from regression_model.predict import model_version
-from regression_model.processing.artifacts import ArtifactIntegrityError
-from regression_model.processing.schema import EXAMPLE_HOUSE, HouseFeatures, field_labels
+from regression_model import (
+    EXAMPLE_HOUSE,
+    ArtifactIntegrityError,
+    HouseFeatures,
+    LoadedModel,
+    load_model,
+)
+from regression_model.processing.schema import field_labels
 
 
 def test_health_reports_versions_and_readiness(client: TestClient) -> None:
@@ -26,7 +31,7 @@ def test_health_reports_versions_and_readiness(client: TestClient) -> None:
         "status": "ok",
         "service": "house-prices-api",
         "api_version": __version__,
-        "model_version": model_version(),
+        "model_version": load_model().version,
         "model_package_version": regression_model.__version__,
         "scorer_backend": "onnx",
         "model_loaded": True,
@@ -38,10 +43,10 @@ def test_a_model_that_fails_verification_stops_start_up(
     make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an artifact that fails its integrity check
-    def tampered() -> None:
+    def tampered(backend: str) -> LoadedModel:
         raise ArtifactIntegrityError("regression_model_v0.pkl has the wrong sha256")
 
-    monkeypatch.setattr(app.model, "default_artifact", tampered)
+    monkeypatch.setattr(app.model, "load_model", tampered)
     # When the app starts, then start-up fails, naming the file and the check
     with pytest.raises(ModelLoadError, match=r"regression_model_v0\.pkl.*sha256"):
         make_client()
@@ -50,7 +55,7 @@ def test_a_model_that_fails_verification_stops_start_up(
 def test_a_model_that_fails_its_self_test_stops_start_up(
     make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app.model, "self_test", lambda scorer, version: "broken")
+    monkeypatch.setattr(app.model, "self_test", lambda model: "broken")
 
     with pytest.raises(ModelLoadError, match="broken"):
         make_client()
@@ -79,7 +84,7 @@ def test_home_page_links_to_the_docs(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert 'href="/docs"' in response.text
-    assert model_version() in response.text
+    assert load_model().version in response.text
 
 
 def test_docs_page_is_served(client: TestClient) -> None:

@@ -1,7 +1,7 @@
 """The hostile input catalogue: each bad input the service was tried with, and its answer.
 
 Each case here is one row of the table "Hostile input catalogue" in
-house_prices_api/README.md, under the same id (a test keeps the two in step).
+docs/security.md, under the same id (a test keeps the two in step).
 Payload cases run in process; transport cases (compression, byte limits,
 slow bodies, framing) run against a real server (bin/start -> uvicorn) over
 raw sockets, and check that the server stays up and that the connection is
@@ -330,19 +330,23 @@ def test_a_hostile_payload_gets_its_catalogued_answer(
     assert catalogue_client.get(HEALTH_PATH).status_code == 200
 
 
-def test_both_spellings_of_a_field_1stflrsf_wins(catalogue_client: TestClient) -> None:
+def test_both_spellings_of_a_field_must_agree(catalogue_client: TestClient) -> None:
     # Given a row with 1stFlrSF and FirstFlrSF disagreeing (catalogue: alias-pair)
-    def price(row: dict[str, Any]) -> float:
-        response = catalogue_client.post(PREDICT, json={"inputs": [row]})
-        assert response.status_code == 200
-        return float(response.json()["predictions"][0])
-
     without = {name: value for name, value in EXAMPLE_HOUSE.items() if name != "1stFlrSF"}
-    # When it is priced
-    both = price({**without, "1stFlrSF": 1028, "FirstFlrSF": 3000})
-    # Then Kaggle's spelling is the one used
-    assert both == price({**without, "1stFlrSF": 1028})
-    assert both != price({**without, "FirstFlrSF": 3000})
+    rows = [EXAMPLE_HOUSE, {**without, "1stFlrSF": 1028, "FirstFlrSF": 3000}]
+    # When it is priced beside a good row
+    response = catalogue_client.post(PREDICT, json={"inputs": rows})
+    # Then the good row is priced and the disagreeing one gets a row error on 1stFlrSF
+    assert response.status_code == 200
+    body = response.json()
+    assert body["predictions"][0] is not None
+    assert body["predictions"][1] is None
+    assert [(error["row"], error["field"]) for error in body["errors"]] == [
+        (1, "1stFlrSF")
+    ]
+    # And the same value under both names is no conflict
+    agreeing = {**without, "1stFlrSF": 1028, "FirstFlrSF": 1028}
+    assert catalogue_client.post(PREDICT, json={"inputs": [agreeing]}).status_code == 200
 
 
 # --- transport cases, against a real server -----------------------------------
@@ -550,16 +554,16 @@ def test_bytes_that_are_not_http_get_400_and_the_server_stays_up(
     assert _server_is_up(hostile_server)
 
 
-# --- the catalogue in the README lists exactly these cases ---------------------
+# --- the catalogue in docs/security.md lists exactly these cases ---------------
 
 
 def _catalogue_ids() -> list[str]:
-    readme = (API_DIR / "README.md").read_text()
+    readme = (API_DIR.parent / "docs" / "security.md").read_text()
     section = readme.split("## Hostile input catalogue", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.MULTILINE)
 
 
-def test_the_readme_catalogue_lists_every_case_once() -> None:
+def test_the_security_catalogue_lists_every_case_once() -> None:
     tested = [case.case_id for case in PAYLOAD_CASES] + ["alias-pair", *TRANSPORT_CASES]
 
     documented = _catalogue_ids()

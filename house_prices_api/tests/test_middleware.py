@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx2
@@ -16,11 +17,10 @@ import pytest
 from app.api.deps import get_ready_model
 from app.config import Settings
 from app.main import create_app
-from app.model import ServedModel
 from fastapi.testclient import TestClient
 from loguru import logger
 
-from regression_model.processing.schema import EXAMPLE_HOUSE
+from regression_model import EXAMPLE_HOUSE, LoadedModel, load_model
 
 PREDICT = "/api/v1/predict"
 
@@ -40,14 +40,9 @@ class _FakeScorer:
         return np.full(len(records), np.log(100_000.0))
 
 
-def _served(scorer: _FakeScorer) -> ServedModel:
-    return ServedModel(
-        backend="pipeline",
-        package_version="0",
-        version="fake",
-        scorer=scorer,
-        self_test_passed=True,
-    )
+def _served(scorer: _FakeScorer) -> LoadedModel:
+    """The packaged model with ``scorer``, served as a pipeline (priced in the pool)."""
+    return replace(load_model(), backend="pipeline", version="fake", scorer=scorer)
 
 
 def test_a_safe_request_id_is_echoed(client: TestClient) -> None:

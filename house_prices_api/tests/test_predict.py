@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from opentelemetry import trace
 
-from regression_model.predict import model_version
+from regression_model import load_model
 
 PREDICT = "/api/v1/predict"
 JSON = {"Content-Type": "application/json"}
@@ -21,7 +21,7 @@ def test_the_example_house_gets_a_price(client: TestClient, example_row: dict) -
 
     assert response.status_code == 200
     body = response.json()
-    assert body["version"] == model_version()
+    assert body["version"] == load_model().version
     assert body["errors"] == []
     assert body["imputed"] == []
     [price] = body["predictions"]
@@ -80,7 +80,7 @@ def test_a_batch_with_no_good_row_is_422_with_the_same_shape(client: TestClient)
     assert response.status_code == 422
     body = response.json()
     assert body["predictions"] == [None, None]
-    assert body["version"] == model_version()
+    assert body["version"] == load_model().version
     assert {e["row"] for e in body["errors"]} == {0, 1}
 
 

@@ -12,7 +12,7 @@ from app.api.predict import INLINE_ROWS, scores_inline
 from app.schemas import PredictionResponse
 from fastapi.testclient import TestClient
 
-from regression_model.predict import load_scorer, make_prediction, model_version
+from regression_model import load_model, make_prediction
 
 PREDICT = "/api/v1/predict"
 
@@ -30,9 +30,7 @@ def test_the_body_is_what_the_response_model_would_serialise(
     # When it is priced over HTTP
     response = client.post(PREDICT, json={"inputs": rows})
     # Then the bytes are exactly those FastAPI's response_model path gives
-    result = make_prediction(
-        input_data=rows, scorer=load_scorer("onnx"), version=model_version()
-    )
+    result = make_prediction(input_data=rows, model=load_model("onnx"))
     expected = PredictionResponse.model_validate(result).model_dump_json().encode()
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"

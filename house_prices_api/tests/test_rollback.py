@@ -1,25 +1,28 @@
-"""Rolling the service back is one pin line: a newer patch serves, then the release again.
+"""Rolling the service back is one pin line: a newer patch serves, then this checkout's.
 
-Two versions of the model sit on a real package index: the checkout's
-(the released one, whose predictions are committed in differential/captured/)
-and a newer patch built from a copy of the checkout with another ``alpha``, so
-its predictions differ. The service is deployed from a copy of its folder with
-the pin at the newer version, then rolled back by changing that one line and
-reinstalling with bin/install-model into the same environment. After the
-rollback it must answer exactly as the released wheel did when it was captured,
-and its pin must be the committed one: the checkout rebuilds the released
-wheel byte for byte (the pin's SHA-256 is that of the index's copy).
+Two versions of the model, both built here, sit on a real package index: the
+checkout's and a newer patch built from a copy of the checkout with another
+``alpha``, so its predictions differ. The service is deployed from a copy of
+its folder with the pin at the newer version, then rolled back by changing
+that one line and reinstalling with bin/install-model into the same
+environment. After the rollback it must answer as the checkout's model does
+in this process (within 1e-9 relative), from the installed wheel.
 
-Slow: it trains and builds a second wheel and installs the service's
-requirements from PyPI into a fresh virtual environment.
+Nothing here depends on rebuilding a released wheel to the byte: each pin
+names the SHA-256 of a wheel this test built and published. (Byte-identical
+rebuilds hold per machine class; ``test_package_index`` checks them on this
+machine, and ``test_model_pin`` that the committed pin names its capture.)
+
+It trains and builds a second wheel and installs the service's requirements
+from PyPI into a fresh virtual environment.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +42,7 @@ from servers import (
 )
 
 from differential.capture import capture, fixed_inputs
+from regression_model import make_prediction
 from regression_model.config.core import package_version
 from scripts.package_index import (
     build_wheel,
@@ -58,13 +62,13 @@ def next_patch(version: str) -> str:
     return f"{major}.{minor}.{int(patch) + 1}"
 
 
-RELEASED = package_version()
-NEWER = next_patch(RELEASED)
-CAPTURED = REPO_ROOT / "differential" / "captured" / f"v{RELEASED}.json"
+CURRENT = package_version()
+NEWER = next_patch(CURRENT)
 TEST_CSV = REPO_ROOT / "regression_model" / "datasets" / "test.csv"
 EDGE_CASES = REPO_ROOT / "differential" / "edge_cases.json"
 PIN_FILE = "requirements-model.txt"
-RELEASED_ALPHA = "alpha: 0.001\n"
+PIN_LINE = re.compile(r"^ames-house-price-model==\S+ --hash=sha256:[0-9a-f]{64}$", re.M)
+CURRENT_ALPHA = "alpha: 0.001\n"
 NEWER_ALPHA = "alpha: 0.002\n"
 
 
@@ -104,8 +108,8 @@ def build_newer_wheel(workdir: Path) -> Path:
     source = workdir / "source"
     copy_working_tree(source)
     package = source / "regression_model"
-    replace_once(package / "VERSION", RELEASED, NEWER)
-    replace_once(package / "config.yml", RELEASED_ALPHA, NEWER_ALPHA)
+    replace_once(package / "VERSION", CURRENT, NEWER)
+    replace_once(package / "config.yml", CURRENT_ALPHA, NEWER_ALPHA)
     subprocess.run(
         [sys.executable, "-m", "regression_model.train_pipeline"],
         cwd=source,
@@ -128,14 +132,14 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def index(workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A pypiserver holding the released and the newer wheel: its URL, and the
-    SHA-256 of each version's copy there."""
+    """A pypiserver holding the checkout's and the newer wheel, both built here: its
+    URL, and the SHA-256 of each version's copy there."""
     folder = workdir / "index"
     try:
         url = start_local_index(folder, free_port())
         hashes = {}
         for version, wheel in (
-            (RELEASED, build_wheel(workdir / "released")),
+            (CURRENT, build_wheel(workdir / "current")),
             (NEWER, build_newer_wheel(workdir)),
         ):
             print(publish(wheel, url, upload_url_for(url)))
@@ -159,11 +163,10 @@ def deploy_folder(destination: Path, hashes: dict[str, str]) -> Path:
     shutil.copytree(
         API_DIR, destination, ignore=shutil.ignore_patterns("tests", "__pycache__")
     )
-    replace_once(
-        destination / PIN_FILE,
-        pin_line(RELEASED, hashes[RELEASED]),
-        pin_line(NEWER, hashes[NEWER]),
-    )
+    pins = destination / PIN_FILE
+    text = pins.read_text()
+    assert len(PIN_LINE.findall(text)) == 1, text
+    pins.write_text(PIN_LINE.sub(pin_line(NEWER, hashes[NEWER]), text))
     return destination
 
 
@@ -240,11 +243,12 @@ def same_price(got: float | None, want: float | None) -> bool:
     return math.isclose(got, want, rel_tol=1e-9)
 
 
-def test_rolling_back_the_pin_serves_the_released_predictions_again(
+def test_rolling_back_the_pin_serves_the_checkouts_predictions_again(
     workdir: Path, index: tuple[str, dict[str, str]], api_python: Path
 ) -> None:
     index_url, hashes = index
-    released = json.loads(CAPTURED.read_text())
+    keys, rows, prices = fixed_inputs(TEST_CSV, EDGE_CASES, "SalePrice")
+    checkout = capture(keys, json_rows(rows), prices, make_prediction)
     deploy = deploy_folder(workdir / "deploy" / "house_prices_api", hashes)
 
     # Given the service deployed with the pin at the newer version
@@ -256,11 +260,11 @@ def test_rolling_back_the_pin_serves_the_released_predictions_again(
     finally:
         server.stop()
 
-    # When the pin line alone goes back to the released version, and it is redeployed
+    # When the pin line alone goes back to the checkout's version, and it is redeployed
     replace_once(
         deploy / PIN_FILE,
         pin_line(NEWER, hashes[NEWER]),
-        pin_line(RELEASED, hashes[RELEASED]),
+        pin_line(CURRENT, hashes[CURRENT]),
     )
     after_rollback = snapshot(deploy)
     server = install_and_serve(deploy, api_python, index_url, workdir / "rolled-back.log")
@@ -275,12 +279,12 @@ def test_rolling_back_the_pin_serves_the_released_predictions_again(
     assert newer_health["model_version"] == NEWER
     assert newer_health["model_package_version"] == NEWER
     assert newer["version"] == NEWER
-    held_out = [key for key in released["predictions"] if key.startswith("test-")]
+    held_out = [key for key in checkout["predictions"] if key.startswith("test-")]
     assert len(held_out) >= 50
     changed = [
         key
         for key in held_out
-        if not same_price(newer["predictions"][key], released["predictions"][key])
+        if not same_price(newer["predictions"][key], checkout["predictions"][key])
     ]
     assert len(changed) == len(held_out), f"unchanged: {set(held_out) - set(changed)}"
 
@@ -297,24 +301,25 @@ def test_rolling_back_the_pin_serves_the_released_predictions_again(
     ]
     assert changed_lines == [
         f"- {pin_line(NEWER, hashes[NEWER])}",
-        f"+ {pin_line(RELEASED, hashes[RELEASED])}",
+        f"+ {pin_line(CURRENT, hashes[CURRENT])}",
     ]
-    assert after_rollback[PIN_FILE] == (API_DIR / PIN_FILE).read_text()
+    committed = (API_DIR / PIN_FILE).read_text()
+    assert PIN_LINE.sub("", after_rollback[PIN_FILE]) == PIN_LINE.sub("", committed)
 
-    # ... and the rolled-back service is the released wheel, from the venv, answering
-    # exactly what that wheel answered when its predictions were captured
-    assert rolled_back_health["model_version"] == RELEASED
-    assert rolled_back_health["model_package_version"] == RELEASED
+    # ... and the rolled-back service is the checkout's wheel, from the venv, answering
+    # what the checkout's model answers here
+    assert rolled_back_health["model_version"] == CURRENT
+    assert rolled_back_health["model_package_version"] == CURRENT
     assert imported_from.is_relative_to(api_python.parent.parent.resolve() / "lib")
     assert "site-packages" in imported_from.parts
     assert not imported_from.is_relative_to(REPO_ROOT / "regression_model")
-    assert rolled_back["version"] == RELEASED
-    assert rolled_back["inputs_sha256"] == released["inputs_sha256"]
-    assert rolled_back["errors"] == released["errors"]
-    assert rolled_back["predictions"].keys() == released["predictions"].keys()
+    assert rolled_back["version"] == checkout["version"] == CURRENT
+    assert rolled_back["inputs_sha256"] == checkout["inputs_sha256"]
+    assert rolled_back["errors"] == checkout["errors"]
+    assert rolled_back["predictions"].keys() == checkout["predictions"].keys()
     mismatched = {
-        key: (got, released["predictions"][key])
+        key: (got, checkout["predictions"][key])
         for key, got in rolled_back["predictions"].items()
-        if not same_price(got, released["predictions"][key])
+        if not same_price(got, checkout["predictions"][key])
     }
     assert not mismatched

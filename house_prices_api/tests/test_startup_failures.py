@@ -2,7 +2,7 @@
 
 Each test serves a copy of the model package (put first on ``PYTHONPATH``) in
 which one artifact file is damaged, starts ``bin/start`` and watches it: the
-process must exit with uvicorn's start-up failure status (3) within seconds,
+process must exit with gunicorn's worker boot error status (3) within seconds,
 its log must name the file and the SHA-256 check, and health must never have
 answered 200 on the way.
 """
@@ -12,14 +12,14 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from servers import HEALTH_PATH, REPO_ROOT, START_SCRIPT, free_port, tool_path
+
+from scripts.local_processes import start_in_own_group, stop_group
 
 STARTUP_FAILURE = 3
 EXIT_WITHIN_S = 15.0
@@ -75,15 +75,9 @@ def _start_and_watch(
     }
     seen: list[int] = []
     started = time.monotonic()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(START_SCRIPT)],
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_in_own_group(
+        [str(START_SCRIPT)], log_path, env=full_env, cwd=REPO_ROOT
+    )
     try:
         while process.poll() is None and time.monotonic() - started < EXIT_WITHIN_S:
             try:
@@ -96,9 +90,7 @@ def _start_and_watch(
             time.sleep(0.05)
         return process.poll(), time.monotonic() - started, seen
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        stop_group(process, timeout=10)
 
 
 @pytest.mark.process

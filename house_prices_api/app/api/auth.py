@@ -72,7 +72,7 @@ async def require_api_key(
 ) -> None:
     """401 unless the request's ``X-API-Key`` is one of the configured keys.
 
-    ``async`` so that FastAPI runs it on the loop: a few microseconds of
-    hashing cost less than a hop to the thread pool.
+    ``async`` so that FastAPI runs it on the loop: hashing a few keys costs
+    less than a hop to the thread pool.
     """
     ensure_valid_key(given, settings.api_keys)

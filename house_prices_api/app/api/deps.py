@@ -3,8 +3,7 @@
 Both live on ``app.state`` (set by ``create_app`` and the lifespan handler),
 so tests swap them with ``app.dependency_overrides`` or a custom ``Settings``.
 They are ``async`` although they never await: FastAPI runs a plain ``def``
-dependency in its thread pool, a thread hop per dependency per request that
-cost more than reading an attribute.
+dependency in its thread pool, a thread hop per dependency per request.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from app.config import Settings
-from app.model import ServedModel
+from regression_model import LoadedModel
 
 
 async def get_settings(request: Request) -> Settings:
@@ -23,30 +22,24 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-def served_model_of(request: Request) -> ServedModel | None:
-    """The model as loaded at start-up, or ``None`` before the lifespan ran."""
-    served: ServedModel | None = getattr(request.app.state, "served_model", None)
+def served_model_of(request: Request) -> LoadedModel | None:
+    """The model, once the lifespan loaded and self-tested it; else ``None``."""
+    served: LoadedModel | None = getattr(request.app.state, "served_model", None)
     return served
 
 
-async def get_served_model(request: Request) -> ServedModel | None:
-    """The model as loaded at start-up, or ``None`` before the lifespan ran."""
+async def get_served_model(request: Request) -> LoadedModel | None:
+    """The model, once loaded and self-tested; else ``None`` (for health)."""
     return served_model_of(request)
 
 
-def ready_model_of(request: Request) -> ServedModel | None:
-    """The model, if it loaded and passed its self-test; otherwise ``None``."""
-    served = served_model_of(request)
-    return served if served is not None and served.ready else None
+async def get_ready_model(request: Request) -> LoadedModel:
+    """The model, once loaded and self-tested; otherwise 503.
 
-
-async def get_ready_model(request: Request) -> ServedModel:
-    """The model, if it loaded and passed its self-test; otherwise 503.
-
-    Calls ``ready_model_of`` rather than depending on ``get_served_model``:
-    each dependency FastAPI resolves costs about 15 us per request.
+    Reads the state itself rather than depending on ``get_served_model``:
+    every dependency FastAPI resolves is work on each request.
     """
-    served = ready_model_of(request)
+    served = served_model_of(request)
     if served is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -56,5 +49,5 @@ async def get_ready_model(request: Request) -> ServedModel:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ServedModelDep = Annotated[ServedModel | None, Depends(get_served_model)]
-ReadyModelDep = Annotated[ServedModel, Depends(get_ready_model)]
+ServedModelDep = Annotated[LoadedModel | None, Depends(get_served_model)]
+ReadyModelDep = Annotated[LoadedModel, Depends(get_ready_model)]

@@ -21,8 +21,7 @@ from pydantic_core import to_json
 
 from app.api.deps import ReadyModelDep, SettingsDep
 from app.config import Settings
-from app.logs import note_outcome
-from app.model import ServedModel
+from app.logs import current_request_id, note_outcome
 from app.prediction_pool import run_in_pool
 from app.schemas import (
     ErrorResponse,
@@ -31,8 +30,7 @@ from app.schemas import (
     ValidationErrorResponse,
 )
 from app.strict_json import StrictJSONRoute
-from regression_model.predict import ScorerBackend, make_prediction
-from regression_model.processing.schema import EXAMPLE_HOUSE
+from regression_model import EXAMPLE_HOUSE, LoadedModel, ScorerBackend, make_prediction
 
 # Batches of at most this many rows, scored by ONNX, are scored on the event loop.
 INLINE_ROWS = 8
@@ -122,7 +120,7 @@ async def read_envelope(request: Request) -> PredictionRequest:
 
 
 async def price_rows(
-    rows: list[Any], settings: Settings, model: ServedModel, request: Request
+    rows: list[Any], settings: Settings, model: LoadedModel, request: Request
 ) -> Response:
     """The response for a well-formed batch: 413 over ``MAX_ROWS``, else priced rows."""
     if len(rows) > settings.max_rows:
@@ -132,17 +130,17 @@ async def price_rows(
             "rows per request (MAX_ROWS); split the batch",
         )
     if scores_inline(model.backend, len(rows)):
-        result = make_prediction(
-            input_data=rows, scorer=model.scorer, version=model.version
-        )
+        result = make_prediction(input_data=rows, model=model)
     else:
         result = await run_in_pool(
             request.app.state.prediction_pool,
             make_prediction,
             input_data=rows,
-            scorer=model.scorer,
-            version=model.version,
+            model=model,
         )
+    recorder = request.app.state.recorder
+    if recorder is not None:
+        recorder.submit(current_request_id(), rows, result)
     predictions = result["predictions"]
     priced = len(predictions) - predictions.count(None)
     note_outcome(f"priced {priced} of {len(rows)} rows ({len(result['errors'])} errors)")

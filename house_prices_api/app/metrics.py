@@ -1,0 +1,219 @@
+"""Prometheus metrics: what each worker counts, and one scrape that adds them all up.
+
+``bin/start`` gives every start a fresh ``PROMETHEUS_MULTIPROC_DIR``: each
+worker's counters live in memory-mapped files there, ``/metrics`` sums the
+files of every worker (``MultiProcessCollector``), and ``gunicorn.conf.py``
+marks a dead worker's files, so the counts add up however many workers
+there are. An app built without that variable (in-process tests) counts in
+its own registry. Per-row and per-field counts are recorded by the log
+writer's thread (``app.recorder``), off the request path; the request path
+counts requests, their latency and rows priced or refused.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+PRICE_BUCKETS = (
+    50_000,
+    75_000,
+    100_000,
+    125_000,
+    150_000,
+    175_000,
+    200_000,
+    250_000,
+    300_000,
+    400_000,
+    500_000,
+    750_000,
+)
+
+
+class ServiceMetrics:
+    """Every metric the service records, registered in one registry per app."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.requests = Counter(
+            "house_prices_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "house_prices_request_duration_seconds",
+            "Time from a request's start to its answer, by route template.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.rows = Counter(
+            "house_prices_rows",
+            "Rows sent to /api/v1/predict, by outcome: priced or refused.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.row_errors = Counter(
+            "house_prices_row_errors",
+            "Row errors, by the field named (__row__ for the row as a whole).",
+            ["field"],
+            registry=registry,
+        )
+        self.imputed = Counter(
+            "house_prices_imputed_values",
+            "Missing values filled in with a learned statistic, by field.",
+            ["field"],
+            registry=registry,
+        )
+        self.unseen_labels = Counter(
+            "house_prices_unseen_labels",
+            "Labels in priced rows that the training snapshot never held, by field.",
+            ["field"],
+            registry=registry,
+        )
+        self.predicted_price = Histogram(
+            "house_prices_predicted_price_dollars",
+            "Prices predicted, in dollars.",
+            buckets=PRICE_BUCKETS,
+            registry=registry,
+        )
+        self.model_info = Gauge(
+            "house_prices_model_info",
+            "The model being served (1 per version and scorer).",
+            ["version", "backend"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self.log_written = Counter(
+            "house_prices_prediction_log_written_rows",
+            "Rows written to the prediction log.",
+            registry=registry,
+        )
+        self.log_dropped = Counter(
+            "house_prices_prediction_log_dropped_rows",
+            "Rows the prediction log lost: queue_full or database (failing writes).",
+            ["reason"],
+            registry=registry,
+        )
+        self.feedback = Counter(
+            "house_prices_feedback",
+            "Sale prices reported for priced rows, by the model version that priced "
+            "them.",
+            ["model_version"],
+            registry=registry,
+        )
+        self.squared_log_error = Counter(
+            "house_prices_feedback_squared_log_error",
+            "Running sum of (log1p(predicted) - log1p(sold))^2 over feedback; "
+            "RMSLE = sqrt(this / house_prices_feedback_total).",
+            ["model_version"],
+            registry=registry,
+        )
+
+
+class ModelAgeCollector(Collector):
+    """``house_prices_model_age_seconds``, computed when scraped.
+
+    The age runs from the end of the month of the newest sale in the training
+    snapshot: the model knows no price after it.
+    """
+
+    def __init__(self, data_end: datetime) -> None:
+        self.data_end = data_end
+
+    def collect(self) -> Iterator[Metric]:
+        age = datetime.now(UTC) - self.data_end
+        yield GaugeMetricFamily(
+            "house_prices_model_age_seconds",
+            "Seconds since the newest sale in the model's training data.",
+            value=age.total_seconds(),
+        )
+
+
+def multiproc_dir() -> str | None:
+    """The folder the workers' metric files share, or None in a single process."""
+    return os.environ.get(MULTIPROC_DIR_ENV) or None
+
+
+def exposition(metrics: ServiceMetrics, model_age: ModelAgeCollector | None) -> bytes:
+    """The text a scrape gets: every worker's counts (or this app's) and the model age."""
+    registry = CollectorRegistry()
+    folder = multiproc_dir()
+    if folder is None:
+        registry.register(metrics.registry)
+    else:
+        MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+    if model_age is not None:
+        registry.register(model_age)
+    return generate_latest(registry)
+
+
+class MetricsMiddleware:
+    """Counts each request by route template, method and status, and times it.
+
+    The route template (``/api/v1/predict``), never the raw path, keeps the
+    label set bounded; a path no route matched is ``unmatched``, a method
+    outside HTTP's usual ones ``other``. A route of an included router
+    knows only its own path: ``templates`` maps it (by ``id``) to its full
+    template. The label children are kept in a dict: a look-up there costs
+    less than ``labels()``.
+    """
+
+    def __init__(
+        self, app: ASGIApp, metrics: ServiceMetrics, templates: Mapping[int, str]
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.templates = templates
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            template = self.templates.get(id(route)) or str(
+                getattr(route, "path", "unmatched")
+            )
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            key = (template, method, status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (
+                    self.metrics.requests.labels(template, method, str(status)),
+                    self.metrics.latency.labels(template, method),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
