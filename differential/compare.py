@@ -7,9 +7,13 @@ are computed here from the current artifact. The verdict:
 
 - same ``VERSION`` as the released one: predictions must not change at all
   (a model change needs a version bump; a bump without a change is fine);
-- a higher ``VERSION``: at most ``differential_max_moved_fraction`` of the rows
-  may move by more than ``differential_rel_tolerance``, and the held-out RMSLE
-  may be at most ``differential_max_rmsle_increase`` worse;
+- a higher MINOR or PATCH: at most ``differential_max_moved_fraction`` of the
+  rows may move by more than ``differential_rel_tolerance``;
+- a higher MAJOR (an intended new model): any number of rows may move;
+- any higher ``VERSION``: the held-out RMSLE may be at most
+  ``differential_max_rmsle_increase`` worse, and no held-out slice
+  (``SLICE_COLUMNS``, at least ``MIN_SLICE_ROWS`` rows) may get worse by more
+  than ``differential_max_slice_rmsle_increase``;
 - a lower ``VERSION`` than the released one is always an error.
 
 Run ``python -m differential.compare`` (``tox -e differential``).
@@ -19,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from differential.capture import capture, fixed_inputs
+from differential.capture import TEST_PREFIX, capture, fixed_inputs
 from regression_model.config.core import (
     DATASET_DIR,
     TRAINED_MODEL_DIR,
@@ -40,7 +45,9 @@ DIFFERENTIAL_DIR = Path(__file__).resolve().parent
 CAPTURED_DIR = DIFFERENTIAL_DIR / "captured"
 EDGE_CASES = DIFFERENTIAL_DIR / "edge_cases.json"
 SAME_VERSION_TOLERANCE = 1e-9
-REPORTED_MOVES = 5
+REPORTED_MOVES = 10
+SLICE_COLUMNS = ("Neighborhood", "SaleCondition", "MSZoning", "OverallQual")
+MIN_SLICE_ROWS = 20
 
 
 def semver(version: str) -> tuple[int, int, int]:
@@ -102,6 +109,7 @@ class Report:
     tolerance: float
     moves: list[Move] = field(default_factory=list)
     metrics: dict[str, tuple[float, float]] = field(default_factory=dict)
+    slices: dict[str, tuple[int, float, float]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -124,15 +132,57 @@ class Report:
                 f"held-out {name.upper():6s} released {before:12.4f}  "
                 f"current {after:12.4f}  delta {after - before:+.4f}"
             )
+        if self.slices:
+            lines.append(
+                "held-out RMSLE per slice, worst change first "
+                "(rows, released -> current):"
+            )
+        for name, (rows, before, after) in sorted(
+            self.slices.items(), key=lambda item: item[1][1] - item[1][2]
+        ):
+            lines.append(
+                f"  {name:28s} {rows:4d}  {before:.4f} -> {after:.4f} "
+                f"({after - before:+.4f})"
+            )
         lines.extend(f"FAIL: {failure}" for failure in self.failures)
         lines.append("verdict: " + ("PASS" if self.passed else "FAIL"))
         return "\n".join(lines)
 
 
+def slice_rmsle(
+    predictions: dict[str, float | None],
+    prices: dict[str, float],
+    labels: dict[str, dict[str, str]],
+) -> dict[str, tuple[int, float]]:
+    """Held-out RMSLE per slice ("column=label") with enough priced rows."""
+    errors: dict[str, list[float]] = {}
+    for key, price in prices.items():
+        predicted = predictions.get(key)
+        if predicted is None or key not in labels:
+            continue
+        error = (math.log(predicted) - math.log(price)) ** 2
+        for column, label in labels[key].items():
+            errors.setdefault(f"{column}={label}", []).append(error)
+    return {
+        name: (len(values), math.sqrt(sum(values) / len(values)))
+        for name, values in errors.items()
+        if len(values) >= MIN_SLICE_ROWS
+    }
+
+
 def compare(
-    previous: dict[str, Any], current: dict[str, Any], release: ReleaseConfig
+    previous: dict[str, Any],
+    current: dict[str, Any],
+    release: ReleaseConfig,
+    *,
+    prices: dict[str, float] | None = None,
+    labels: dict[str, dict[str, str]] | None = None,
 ) -> Report:
-    """Judge ``current`` against the released ``previous`` capture."""
+    """Judge ``current`` against the released ``previous`` capture.
+
+    With the held-out ``prices`` and each row's slice ``labels``, slices are
+    compared too.
+    """
     same_version = previous["version"] == current["version"]
     tolerance = (
         SAME_VERSION_TOLERANCE if same_version else release.differential_rel_tolerance
@@ -152,6 +202,13 @@ def compare(
         move = Move(key, previous["predictions"][key], current["predictions"][key])
         if move.relative > tolerance:
             report.moves.append(move)
+    if prices and labels:
+        before = slice_rmsle(previous["predictions"], prices, labels)
+        after = slice_rmsle(current["predictions"], prices, labels)
+        report.slices = {
+            name: (after[name][0], before[name][1], after[name][1])
+            for name in sorted(set(before) & set(after))
+        }
     if same_version:
         if report.moves:
             report.failures.append(
@@ -164,7 +221,8 @@ def compare(
             f"VERSION {current['version']} is lower than released {previous['version']}"
         )
     allowed = release.differential_max_moved_fraction * len(shared)
-    if len(report.moves) > allowed:
+    major_bump = semver(current["version"])[0] > semver(previous["version"])[0]
+    if len(report.moves) > allowed and not major_bump:
         report.failures.append(
             f"{len(report.moves)} of {len(shared)} rows moved by more than "
             f"{tolerance:.1%}; at most {allowed:.0f} may"
@@ -175,7 +233,24 @@ def compare(
             f"held-out RMSLE worsened by {rmsle_after - rmsle_before:.4f} "
             f"(allowed {release.differential_max_rmsle_increase})"
         )
+    for name, (_, slice_before, slice_after) in report.slices.items():
+        worsened = slice_after - slice_before
+        if worsened > release.differential_max_slice_rmsle_increase:
+            report.failures.append(
+                f"held-out slice {name} RMSLE worsened by {worsened:.4f} "
+                f"(allowed {release.differential_max_slice_rmsle_increase})"
+            )
     return report
+
+
+def held_out_slices(test_csv: Path) -> dict[str, dict[str, str]]:
+    """Each held-out row key's label in every slice column (``OverallQual`` as text)."""
+    keys, rows, _ = fixed_inputs(test_csv, EDGE_CASES, load_config().model.target)
+    return {
+        key: {column: str(row[column]) for column in SLICE_COLUMNS}
+        for key, row in zip(keys, rows, strict=True)
+        if key.startswith(TEST_PREFIX)
+    }
 
 
 def capture_current(artifact_dir: Path, version: str) -> dict[str, Any]:
@@ -212,7 +287,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"differential: FAIL: {error}", file=sys.stderr)
         return 1
     current = capture_current(args.artifact_dir, version)
-    report = compare(previous, current, load_config().release)
+    config = load_config()
+    test_csv = DATASET_DIR / config.app.test_data_file
+    _, _, prices = fixed_inputs(test_csv, EDGE_CASES, config.model.target)
+    report = compare(
+        previous,
+        current,
+        config.release,
+        prices=prices,
+        labels=held_out_slices(test_csv),
+    )
     print(report.render())
     return 0 if report.passed else 1
 

@@ -1,20 +1,21 @@
 """Export the fitted pipeline to one ONNX graph, built from its learned parameters.
 
 Why by hand and not with a converter: the pipeline holds custom transformers
-(label casting, rare-label grouping with fallback buckets) that no converter
-knows, and most of it collapses into very little. Every categorical column's
-whole chain (impute -> group rare labels -> ordinal code, or impute -> grade
-mapping) is one lookup table; all of them are read through one shared
-vocabulary (one ``ai.onnx.ml`` LabelEncoder and one ``Gather``).
-Numeric columns keep a few element-wise ops (log, binarize). What follows
-is linear (the elapsed-time difference, the MinMax scaling, the Lasso), so
-it folds into one weight per column and one bias: each label's table gives
-its term of the log-price directly, a missing number's term is a constant
-(its imputed value's term plus its missing flag's weight), and one ``Sum``
-adds the bias, the numeric terms and the label terms, in double precision.
-No op mixes houses, so a house's price is the same bits in any batch.
-``onnx_parity`` then checks that the graph gives the pipeline's prices
-before any graph ships.
+(label casting, rare-label grouping with fallback buckets, weighted sums)
+that no converter knows, and its preparation collapses into very little.
+Every label column's whole chain (impute -> group rare labels -> mean code,
+or impute -> grade mapping) is one lookup table, all read through one shared
+vocabulary (one ``ai.onnx.ml`` LabelEncoder and one ``Gather``); a missing
+number becomes its imputed value; each engineered total or age is the same
+weighted sum, added in the same order. That gives the design both models
+read. The trees are LightGBM's, read from ``booster_.dump_model()`` (public)
+into one ``ai.onnx.ml`` ``TreeEnsemble`` (opset 5): its split values and leaf
+weights are double tensors, so every threshold is compared in double
+precision, as LightGBM compares it. The Lasso folds with its scaler into one
+weight per design column and a bias. The blend adds the two with the
+configured weights. No op mixes houses, so a house's price is the same bits
+in any batch. ``onnx_parity`` then checks that the graph gives the
+pipeline's prices before any graph ships.
 
 The graph's contract, which ``OnnxScorer`` and the Node example follow:
 
@@ -24,12 +25,10 @@ The graph's contract, which ``OnnxScorer`` and the Node example follow:
   label features, ``MSSubClass`` included, as the pipeline casts it to a
   label). Which Kaggle column each row holds is in the model's metadata
   (``metadata_props``): ``numbers`` and ``labels``, comma-separated, in row
-  order, and ``features``, every feature in the model's order. Two arrays
-  instead of one per column: onnxruntime converts each input separately,
-  which cost more than the arithmetic for one house;
+  order, and ``features``, every feature in the model's order;
 * one output, ``log_price``, double ``[N]``;
 * a row the pipeline refuses to score (a required number missing, a grade
-  without a mapping, a non-positive number under a log) gets a non-finite
+  without a mapping, a number outside the log's domain) gets a non-finite
   ``log_price``: the same "no price" meaning, as a value instead of an error.
 
 A missing label means what it means in the pipeline (the imputed label's code,
@@ -47,19 +46,15 @@ from typing import Any
 
 import numpy as np
 import onnx
-from feature_engine.encoding import OrdinalEncoder
-from feature_engine.imputation import (
-    AddMissingIndicator,
-    CategoricalImputer,
-    MeanMedianImputer,
-)
-from feature_engine.selection import DropFeatures
-from feature_engine.transformation import LogTransformer
-from feature_engine.wrappers import SklearnTransformerWrapper
+from feature_engine.encoding import MeanEncoder
+from feature_engine.imputation import CategoricalImputer, MeanMedianImputer
+from feature_engine.transformation import LogCpTransformer
+from lightgbm import LGBMRegressor
 from onnx import TensorProto, helper, numpy_helper
+from sklearn.ensemble import VotingRegressor
 from sklearn.linear_model import Lasso
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import Binarizer, MinMaxScaler
+from sklearn.preprocessing import StandardScaler
 
 from regression_model.onnx_contract import (
     FEATURES_KEY,
@@ -72,41 +67,38 @@ from regression_model.onnx_contract import (
 from regression_model.processing.features import (
     CategoricalLabelCaster,
     FeatureSelector,
+    LinearCombination,
     Mapper,
     RareLabelGrouper,
-    TemporalVariableTransformer,
 )
 
 MISSING_TEXT = ""
-# onnxruntime-web and older runtimes read these: IR 9 is the lowest IR version
-# that allows ai.onnx.ml opset 4 (the opset the Node example was checked with;
-# the one LabelEncoder, text to int64, would also run on opsets 1-3).
-OPSET = 17
-ML_OPSET = 4
-IR_VERSION = 9
+# ai.onnx.ml opset 5 has TreeEnsemble, whose split values are a tensor of the
+# input's type (double here); IR 10 is the lowest IR version that allows it.
+OPSET = 21
+ML_OPSET = 5
+IR_VERSION = 10
 # Rows of the logged block are padded to a multiple of this (see ``_log_nodes``):
 # the widest SIMD packet, AVX-512, holds 8 doubles.
 LOG_PACKET_ROWS = 8
+BRANCH_LEQ = 0
+AGGREGATE_SUM = 1
 
 # The step types the exporter understands, in order; consecutive steps of one
-# type (two imputers, four mappers) count once. Anything else is refused, so
-# a new step can never be silently left out of the graph.
+# type (two imputers, four mappers, several sums) count once. Anything else is
+# refused, so a new step can never be silently left out of the graph.
 LAYOUT: tuple[type, ...] = (
     FeatureSelector,
     CategoricalLabelCaster,
     CategoricalImputer,
-    AddMissingIndicator,
     MeanMedianImputer,
-    TemporalVariableTransformer,
-    DropFeatures,
-    LogTransformer,
-    SklearnTransformerWrapper,
+    LinearCombination,
     Mapper,
     RareLabelGrouper,
-    OrdinalEncoder,
-    MinMaxScaler,
-    Lasso,
+    MeanEncoder,
+    VotingRegressor,
 )
+LINEAR_LAYOUT: tuple[type, ...] = (LogCpTransformer, StandardScaler, Lasso)
 
 
 class UnsupportedPipelineError(ValueError):
@@ -115,7 +107,7 @@ class UnsupportedPipelineError(ValueError):
 
 @dataclass(frozen=True)
 class LabelCodes:
-    """One label column's whole chain as a table: canonical text -> number.
+    """One label column's whole chain as a table: canonical text -> design value.
 
     ``default`` is what any other text (a label never seen in training) becomes.
     """
@@ -125,87 +117,58 @@ class LabelCodes:
 
 
 @dataclass(frozen=True)
+class TreeTables:
+    """A tree ensemble in ``TreeEnsemble``'s flat arrays (every split ``<=``)."""
+
+    roots: list[int]
+    feature_ids: list[int]
+    splits: np.ndarray
+    true_ids: list[int]
+    true_leafs: list[int]
+    false_ids: list[int]
+    false_leafs: list[int]
+    leaf_weights: np.ndarray
+
+
+@dataclass(frozen=True)
 class ExportPlan:
     """Everything the graph computes, read off the fitted pipeline.
 
-    Numeric columns are grouped by what happens to them after imputation
-    (``logged``, ``binarized``, ``plain``), so each op runs on its own rows
-    only. The design matrix the weights apply to has one row per numeric
-    column (transformed), one per numeric column's missing flag, both in
-    ``numeric_columns`` order, then one per label column (its code):
-    ``weights @ design + bias`` is the log-price. The graph adds up the same
-    terms without building that matrix (see the module docstring).
+    ``design`` names the columns both models read, in their order: raw
+    numbers (imputed), label codes and the engineered sums. The linear model
+    is ``linear_weights @ design' + linear_bias`` where ``design'`` has the
+    ``logged`` columns replaced by ``log(x + log_shift)``.
     """
 
     features: list[str]
-    logged: list[str]
-    binarized: list[str]
-    plain: list[str]
-    label_columns: list[str]
-    numeric_fill: np.ndarray
-    binarize_threshold: np.ndarray
+    numbers: list[str]
+    labels: list[str]
+    number_fill: np.ndarray
     label_codes: dict[str, LabelCodes]
-    weights: np.ndarray
-    bias: float
-
-    @property
-    def numeric_columns(self) -> list[str]:
-        """The numeric columns in the order of the graph's numeric block."""
-        return [*self.logged, *self.binarized, *self.plain]
-
-    def transformed_fill(self) -> np.ndarray:
-        """Each numeric column's imputed value after its log / binarize / keep step."""
-        logged, binarized = len(self.logged), len(self.binarized)
-        fill = self.numeric_fill
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.concatenate(
-                [
-                    np.log(fill[:logged]),
-                    np.where(
-                        np.isnan(fill[logged : logged + binarized]),
-                        np.nan,
-                        fill[logged : logged + binarized] > self.binarize_threshold,
-                    ),
-                    fill[logged + binarized :],
-                ]
-            )
-
-    def missing_contributions(self) -> np.ndarray:
-        """What a missing value adds to the log-price, per numeric column.
-
-        The imputed value's weighted term plus the missing flag's weight: a
-        constant, so the graph picks it instead of imputing and flagging. NaN
-        where nothing imputes (the pipeline refuses such a row).
-        """
-        numeric = len(self.numeric_columns)
-        value_weights, flag_weights = (
-            self.weights[:numeric],
-            self.weights[numeric : 2 * numeric],
-        )
-        return np.asarray(value_weights * self.transformed_fill() + flag_weights)
-
-    def label_contributions(self, name: str) -> LabelCodes:
-        """A label column's table of what each label adds to the log-price."""
-        numeric = len(self.numeric_columns)
-        weight = self.weights[2 * numeric + self.label_columns.index(name)]
-        table = self.label_codes[name]
-        return LabelCodes(
-            codes={text: float(weight * code) for text, code in table.codes.items()},
-            default=float(weight * table.default),
-        )
+    combinations: dict[str, dict[str, float]]
+    design: list[str]
+    logged: list[str]
+    log_shift: float
+    linear_weights: np.ndarray
+    linear_bias: float
+    trees: TreeTables
+    blend_weights: tuple[float, float]
 
 
-def _steps_of(pipeline: Pipeline, kind: type) -> list[Any]:
-    return [step for _, step in pipeline.steps if type(step) is kind]
+def _steps_of(steps: list[Any], kind: type) -> list[Any]:
+    return [step for step in steps if type(step) is kind]
+
+
+def _collapsed(kinds: list[type]) -> tuple[type, ...]:
+    return tuple(
+        kind for i, kind in enumerate(kinds) if i == 0 or kind is not kinds[i - 1]
+    )
 
 
 def check_layout(pipeline: Pipeline) -> None:
     """Refuse any pipeline whose steps are not the layout the exporter translates."""
     kinds = [type(step) for _, step in pipeline.steps]
-    collapsed = tuple(
-        kind for i, kind in enumerate(kinds) if i == 0 or kind is not kinds[i - 1]
-    )
-    if collapsed != LAYOUT:
+    if _collapsed(kinds) != LAYOUT:
         expected = [kind.__name__ for kind in LAYOUT]
         raise UnsupportedPipelineError(
             f"export_onnx translates the steps {expected}, "
@@ -220,15 +183,15 @@ def _key(label: Any) -> str:
     return str(label)
 
 
-def _label_fills(pipeline: Pipeline) -> dict[str, str]:
+def _label_fills(steps: list[Any]) -> dict[str, str]:
     fills: dict[str, str] = {}
-    for imputer in _steps_of(pipeline, CategoricalImputer):
+    for imputer in _steps_of(steps, CategoricalImputer):
         fills.update({name: _key(value) for name, value in imputer.imputer_dict_.items()})
     return fills
 
 
-def _rare_codes(
-    name: str, grouper: RareLabelGrouper, encoder: OrdinalEncoder, fill: str
+def _encoded_codes(
+    name: str, grouper: RareLabelGrouper, encoder: MeanEncoder, fill: str
 ) -> LabelCodes:
     frequent = {_key(label) for label in grouper.frequent_labels_[name]}
     bucket = _key(grouper.rare_bucket(name))
@@ -239,13 +202,11 @@ def _rare_codes(
     def code_of(text: str) -> float:
         grouped = text if text in frequent else bucket
         if grouped not in encoded:
-            raise UnsupportedPipelineError(
-                f"{name}: label {grouped!r} has no ordinal code"
-            )
+            raise UnsupportedPipelineError(f"{name}: label {grouped!r} has no code")
         return encoded[grouped]
 
     codes = {text: code_of(text) for text in sorted(frequent)}
-    codes[MISSING_TEXT] = code_of(fill)
+    codes[MISSING_TEXT] = code_of(fill) if fill else math.nan
     return LabelCodes(codes=codes, default=code_of(bucket))
 
 
@@ -255,154 +216,200 @@ def _mapped_codes(mappings: Mapping[str, int], fill: str) -> LabelCodes:
     return LabelCodes(codes=codes, default=math.nan)
 
 
-def _label_codes(pipeline: Pipeline, label_columns: list[str]) -> dict[str, LabelCodes]:
-    fills = _label_fills(pipeline)
-    (grouper,) = _steps_of(pipeline, RareLabelGrouper)
-    (encoder,) = _steps_of(pipeline, OrdinalEncoder)
+def _label_codes(steps: list[Any], labels: list[str]) -> dict[str, LabelCodes]:
+    fills = _label_fills(steps)
+    (grouper,) = _steps_of(steps, RareLabelGrouper)
+    (encoder,) = _steps_of(steps, MeanEncoder)
+    if encoder.unseen not in {"ignore", "raise"}:
+        raise UnsupportedPipelineError(f"MeanEncoder(unseen={encoder.unseen!r})")
     mappings = {
         name: mapper.mappings
-        for mapper in _steps_of(pipeline, Mapper)
+        for mapper in _steps_of(steps, Mapper)
         for name in mapper.variables
     }
     if set(grouper.variables) != set(encoder.variables_):
         raise UnsupportedPipelineError(
-            "rare grouping and ordinal encoding differ in columns"
+            "rare grouping and mean encoding differ in columns"
         )
     tables: dict[str, LabelCodes] = {}
-    for name in label_columns:
+    for name in labels:
         fill = fills.get(name, MISSING_TEXT)
         if name in mappings and name not in grouper.variables:
             tables[name] = _mapped_codes(mappings[name], fill)
         elif name in grouper.variables and name not in mappings:
-            tables[name] = _rare_codes(name, grouper, encoder, fill)
+            tables[name] = _encoded_codes(name, grouper, encoder, fill)
         else:
             raise UnsupportedPipelineError(
                 f"label column {name} must be either grade-mapped or rare-grouped "
-                "and ordinal-encoded, not both or neither"
+                "and mean-encoded, not both or neither"
             )
     return tables
 
 
-def _numeric_groups(pipeline: Pipeline, numeric: list[str]) -> tuple[list[str], ...]:
-    """Split the numeric columns into (logged, binarized, plain), keeping their order."""
-    logged: set[str] = set()
-    for transformer in _steps_of(pipeline, LogTransformer):
-        if transformer.base != "e":
-            raise UnsupportedPipelineError(f"LogTransformer base {transformer.base!r}")
-        logged.update(transformer.variables_)
-    binarized: set[str] = set()
-    for wrapper in _steps_of(pipeline, SklearnTransformerWrapper):
-        if not isinstance(wrapper.transformer_, Binarizer):
-            raise UnsupportedPipelineError(
-                f"wrapped {type(wrapper.transformer_).__name__} is not translated"
-            )
-        binarized.update(wrapper.variables_)
-    if (logged | binarized) - set(numeric) or logged & binarized:
-        raise UnsupportedPipelineError(
-            "log and binarize steps must each take their own numeric columns"
-        )
-    return (
-        [name for name in numeric if name in logged],
-        [name for name in numeric if name in binarized],
-        [name for name in numeric if name not in logged | binarized],
-    )
-
-
-def _binarize_thresholds(pipeline: Pipeline, binarized: list[str]) -> np.ndarray:
-    thresholds = {
-        name: float(wrapper.transformer_.threshold)
-        for wrapper in _steps_of(pipeline, SklearnTransformerWrapper)
-        for name in wrapper.variables_
-    }
-    return np.array([thresholds[name] for name in binarized], dtype=np.float64)
-
-
-def _numeric_fill(pipeline: Pipeline, numeric: list[str]) -> np.ndarray:
-    """Each numeric column's imputed value; NaN (stays missing) where none imputes."""
+def _number_fill(steps: list[Any], numbers: list[str]) -> np.ndarray:
+    """Each number's imputed value; NaN (stays missing) where none imputes."""
     fills: dict[str, float] = {}
-    for imputer in _steps_of(pipeline, MeanMedianImputer):
+    for imputer in _steps_of(steps, MeanMedianImputer):
         fills.update(
             {name: float(value) for name, value in imputer.imputer_dict_.items()}
         )
-    return np.array([fills.get(name, math.nan) for name in numeric], dtype=np.float64)
+    return np.array([fills.get(name, math.nan) for name in numbers], dtype=np.float64)
 
 
 def _linear_fold(
-    pipeline: Pipeline, numeric: list[str], plain: list[str], labels: list[str]
-) -> tuple[np.ndarray, float]:
-    """Fold elapsed time, MinMax scaling and the Lasso into weights over the design.
+    linear: Pipeline, design: list[str]
+) -> tuple[list[str], float, np.ndarray, float]:
+    """Fold the scaler into the Lasso: logged columns, shift, weights, bias.
 
-    ``scaled_j = x_j * scale_j + min_j`` and ``y = coef . scaled + intercept``, so
-    ``y = (coef * scale) . x + (intercept + coef . min)``; an elapsed-time column
-    ``ref - var`` spreads its weight over its two raw columns.
+    ``y = coef . (x - mean) / scale + intercept``, so the weight of column j is
+    ``coef_j / scale_j`` and the bias ``intercept - sum(coef_j * mean_j / scale_j)``.
     """
-    (scaler,) = _steps_of(pipeline, MinMaxScaler)
-    (model,) = _steps_of(pipeline, Lasso)
-    if scaler.clip:
-        raise UnsupportedPipelineError("MinMaxScaler(clip=True) is not linear")
-    elapsed = {
-        name: transformer.reference_variable
-        for transformer in _steps_of(pipeline, TemporalVariableTransformer)
-        for name in transformer.variables
-    }
-    if any(name not in plain or ref not in plain for name, ref in elapsed.items()):
-        raise UnsupportedPipelineError("elapsed-time columns must stay plain numbers")
-    flagged = {
-        f"{name}_na": name
-        for indicator in _steps_of(pipeline, AddMissingIndicator)
-        for name in indicator.variables_
-    }
-    coef = np.asarray(model.coef_, dtype=np.float64)
-    weights = np.zeros(2 * len(numeric) + len(labels))
-    for name, c, scale in zip(scaler.feature_names_in_, coef, scaler.scale_, strict=True):
-        weight = float(c * scale)
-        if name in labels:
-            weights[2 * len(numeric) + labels.index(name)] += weight
-        elif name in elapsed:
-            weights[numeric.index(elapsed[name])] += weight
-            weights[numeric.index(name)] -= weight
-        elif name in numeric:
-            weights[numeric.index(name)] += weight
-        elif flagged.get(name) in numeric:
-            weights[len(numeric) + numeric.index(flagged[name])] += weight
-        else:
+    kinds = [type(step) for _, step in linear.steps]
+    if tuple(kinds) != LINEAR_LAYOUT:
+        raise UnsupportedPipelineError(f"linear model steps {kinds} are not translated")
+    log, scaler, lasso = (step for _, step in linear.steps)
+    shift = log.C_
+    shifts = (
+        {float(shift[name]) for name in log.variables_}
+        if isinstance(shift, Mapping)
+        else {float(shift)}
+    )
+    if len(shifts) != 1 or log.base != "e":
+        raise UnsupportedPipelineError("the log step needs one shift, base e")
+    if list(scaler.feature_names_in_) != design:
+        raise UnsupportedPipelineError("the linear model reads another design")
+    coef = np.asarray(lasso.coef_, dtype=np.float64)
+    scale = np.asarray(scaler.scale_, dtype=np.float64)
+    mean = np.asarray(scaler.mean_, dtype=np.float64)
+    weights = coef / scale
+    bias = float(lasso.intercept_) - float(np.sum(weights * mean))
+    return list(log.variables_), shifts.pop(), weights, bias
+
+
+def tree_tables(model: LGBMRegressor, design: list[str]) -> TreeTables:
+    """LightGBM's trees, from its public JSON dump, as ``TreeEnsemble`` arrays.
+
+    Every split must be numerical ``<=`` (no categorical splits) on a column
+    that is never missing when it reaches the trees (the design is imputed),
+    so a tree's path is the same in both. A tree that is a single leaf gets a
+    split whose both branches reach that leaf.
+    """
+    dump = model.booster_.dump_model()
+    if dump["feature_names"] != design or dump["num_tree_per_iteration"] != 1:
+        raise UnsupportedPipelineError(
+            "the trees read another design or predict >1 value"
+        )
+    if dump["average_output"]:
+        raise UnsupportedPipelineError(
+            "averaged (random forest) output is not translated"
+        )
+    roots: list[int] = []
+    feature_ids: list[int] = []
+    splits: list[float] = []
+    true_ids: list[int] = []
+    true_leafs: list[int] = []
+    false_ids: list[int] = []
+    false_leafs: list[int] = []
+    leaves: list[float] = []
+
+    def add(tree: dict[str, Any]) -> tuple[int, int]:
+        """(index, is_leaf) of ``tree`` in the node or leaf arrays."""
+        if "leaf_value" in tree:
+            leaves.append(float(tree["leaf_value"]))
+            return len(leaves) - 1, 1
+        if tree["decision_type"] != "<=" or tree["missing_type"] not in {"None", "NaN"}:
             raise UnsupportedPipelineError(
-                f"scaled column {name} has no source in the graph"
+                f"split {tree['decision_type']!r} with missing "
+                f"{tree['missing_type']!r} is not translated"
             )
-    bias = float(model.intercept_) + float(np.dot(coef, scaler.min_))
-    return weights, bias
+        index = len(splits)
+        feature_ids.append(int(tree["split_feature"]))
+        splits.append(float(tree["threshold"]))
+        for ids, leafs in ((true_ids, true_leafs), (false_ids, false_leafs)):
+            ids.append(-1)
+            leafs.append(0)
+        for child, ids, leafs in (
+            (tree["left_child"], true_ids, true_leafs),
+            (tree["right_child"], false_ids, false_leafs),
+        ):
+            ids[index], leafs[index] = add(child)
+        return index, 0
+
+    for info in dump["tree_info"]:
+        structure = info["tree_structure"]
+        if "leaf_value" in structure:
+            structure = {
+                "decision_type": "<=",
+                "missing_type": "None",
+                "split_feature": 0,
+                "threshold": 0.0,
+                "left_child": structure,
+                "right_child": structure,
+            }
+        root, _ = add(structure)
+        roots.append(root)
+    return TreeTables(
+        roots=roots,
+        feature_ids=feature_ids,
+        splits=np.array(splits, dtype=np.float64),
+        true_ids=true_ids,
+        true_leafs=true_leafs,
+        false_ids=false_ids,
+        false_leafs=false_leafs,
+        leaf_weights=np.array(leaves, dtype=np.float64),
+    )
 
 
 def plan_export(pipeline: Pipeline) -> ExportPlan:
     """Read everything the graph needs off the fitted ``pipeline``."""
     check_layout(pipeline)
-    (selector,) = _steps_of(pipeline, FeatureSelector)
-    (caster,) = _steps_of(pipeline, CategoricalLabelCaster)
+    steps = [step for _, step in pipeline.steps]
+    (selector,) = _steps_of(steps, FeatureSelector)
+    (caster,) = _steps_of(steps, CategoricalLabelCaster)
+    blend: VotingRegressor = steps[-1]
     features = list(selector.variables)
     label_set = set(caster.variables)
     labels = [name for name in features if name in label_set]
-    numeric = [name for name in features if name not in label_set]
-    if not labels or not numeric:
+    numbers = [name for name in features if name not in label_set]
+    if not labels or not numbers:
         raise UnsupportedPipelineError("the graph needs both label and numeric columns")
-    for indicator in _steps_of(pipeline, AddMissingIndicator):
-        if set(indicator.variables_) - set(numeric):
-            raise UnsupportedPipelineError(
-                "missing flags are translated for numbers only"
-            )
-    logged, binarized, plain = _numeric_groups(pipeline, numeric)
-    ordered = [*logged, *binarized, *plain]
-    weights, bias = _linear_fold(pipeline, ordered, plain, labels)
+    combinations = {
+        step.new_variable: {name: float(w) for name, w in step.weights.items()}
+        for step in _steps_of(steps, LinearCombination)
+    }
+    for name, weights in combinations.items():
+        if set(weights) - set(numbers):
+            raise UnsupportedPipelineError(f"{name} must sum raw numbers only")
+    named = blend.named_estimators_
+    if list(named) != ["linear", "trees"] or blend.weights is None:
+        raise UnsupportedPipelineError("the blend must weigh 'linear' and 'trees'")
+    linear, trees = named["linear"], named["trees"]
+    if not isinstance(linear, Pipeline) or type(trees) is not LGBMRegressor:
+        raise UnsupportedPipelineError(
+            "the blend must hold a linear pipeline and LightGBM"
+        )
+    design = [str(name) for name in blend.feature_names_in_]
+    if set(design) != set(features) | set(combinations):
+        raise UnsupportedPipelineError("the design is not the features and their sums")
+    logged, shift, linear_weights, bias = _linear_fold(linear, design)
+    total = float(sum(blend.weights))
     return ExportPlan(
         features=features,
+        numbers=numbers,
+        labels=labels,
+        number_fill=_number_fill(steps, numbers),
+        label_codes=_label_codes(steps, labels),
+        combinations=combinations,
+        design=design,
         logged=logged,
-        binarized=binarized,
-        plain=plain,
-        label_columns=labels,
-        numeric_fill=_numeric_fill(pipeline, ordered),
-        binarize_threshold=_binarize_thresholds(pipeline, binarized),
-        label_codes=_label_codes(pipeline, labels),
-        weights=weights,
-        bias=bias,
+        log_shift=shift,
+        linear_weights=linear_weights,
+        linear_bias=bias,
+        trees=tree_tables(trees, design),
+        blend_weights=(
+            float(blend.weights[0]) / total,
+            float(blend.weights[1]) / total,
+        ),
     )
 
 
@@ -411,22 +418,18 @@ def _constant(name: str, values: Any, dtype: type = np.float64) -> TensorProto:
 
 
 def _label_block(plan: ExportPlan) -> tuple[list[onnx.NodeProto], list[TensorProto]]:
-    """Each label's term of the log-price, as ``{name}__term`` ``[1, N]``, in two lookups.
+    """Every label's design value, ``label_values`` ``[len(labels), N]``, in two lookups.
 
-    One ``LabelEncoder`` maps every label of the ``[len(labels), N]`` input to
-    its index in one vocabulary (every column's known texts; an unseen text
-    gets the index past the end), and one ``Gather`` reads each column's term
-    for that index from a ``[len(labels), len(vocabulary) + 1]`` table (a text
-    a column never knew, or an unseen one, gets that column's default). Two
-    nodes whatever the number of columns, where a table per column took a
-    ``Split`` of the text input (copying every string) and one encoder each.
-    The terms are then split into rows (doubles) for the final ``Sum``.
+    One ``LabelEncoder`` maps every label of the input to its index in one
+    vocabulary (every column's known texts; an unseen text gets the index
+    past the end), and one ``Gather`` reads each column's value for that
+    index from a ``[len(labels), len(vocabulary) + 1]`` table (a text a
+    column never knew, or an unseen one, gets that column's default).
     """
-    labels = plan.label_columns
-    tables = [plan.label_contributions(name) for name in labels]
+    tables = [plan.label_codes[name] for name in plan.labels]
     vocabulary = sorted(set().union(*(table.codes for table in tables)))
     width = len(vocabulary) + 1
-    terms = np.array(
+    values = np.array(
         [
             [table.codes.get(text, table.default) for text in vocabulary]
             + [table.default]
@@ -447,25 +450,45 @@ def _label_block(plan: ExportPlan) -> tuple[list[onnx.NodeProto], list[TensorPro
             default_int64=len(vocabulary),
         ),
         node("Add", ["label_ids", "label_table_offsets"], ["label_cells"]),
-        node("Gather", ["label_terms_table", "label_cells"], ["label_terms"], axis=0),
-        node(
-            "Split",
-            ["label_terms", "label_rows"],
-            [f"{name}__term" for name in labels],
-            axis=0,
-        )
-        if len(labels) > 1
-        else node("Identity", ["label_terms"], [f"{labels[0]}__term"]),
+        node("Gather", ["label_values_table", "label_cells"], ["label_values"], axis=0),
     ]
     constants = [
-        _constant("label_terms_table", terms.reshape(-1)),
+        _constant("label_values_table", values.reshape(-1)),
         _constant(
             "label_table_offsets",
-            (np.arange(len(labels)) * width).reshape(-1, 1),
+            (np.arange(len(tables)) * width).reshape(-1, 1),
             np.int64,
         ),
-        _constant("label_rows", [1] * len(labels), np.int64),
     ]
+    return nodes, constants
+
+
+def _combination_block(
+    plan: ExportPlan,
+) -> tuple[list[onnx.NodeProto], list[TensorProto]]:
+    """Each engineered sum as ``{name}__sum`` ``[1, N]``, added term by term in order."""
+    node = helper.make_node
+    nodes: list[onnx.NodeProto] = []
+    constants: list[TensorProto] = []
+    for name, weights in plan.combinations.items():
+        previous = ""
+        for position, (source, weight) in enumerate(weights.items()):
+            row, term = f"{name}__row{position}", f"{name}__term{position}"
+            constants += [
+                _constant(row, [plan.numbers.index(source)], np.int64),
+                _constant(f"{name}__weight{position}", weight),
+            ]
+            nodes += [
+                node("Gather", ["filled_numbers", row], [f"{row}_value"], axis=0),
+                node("Mul", [f"{row}_value", f"{name}__weight{position}"], [term]),
+            ]
+            if previous:
+                total = f"{name}__partial{position}"
+                nodes.append(node("Add", [previous, term], [total]))
+                previous = total
+            else:
+                previous = term
+        nodes.append(node("Identity", [previous], [f"{name}__sum"]))
     return nodes, constants
 
 
@@ -503,101 +526,111 @@ def _log_constants(rows: int) -> list[TensorProto]:
     ]
 
 
-def _numeric_nodes(plan: ExportPlan) -> list[onnx.NodeProto]:
-    """The numeric columns' share of the log-price, one value per house.
-
-    Log / binarize / keep each group of rows, weight them, and where a value
-    was missing take the column's constant ``missing_contributions`` instead
-    (its imputed value's term plus its flag's weight); then sum down the
-    columns. Every op is element-wise or sums each house's own column of
-    terms, so no house's sum depends on the others in the batch.
-    """
+def _linear_block(plan: ExportPlan) -> tuple[list[onnx.NodeProto], list[TensorProto]]:
+    """The Lasso's log-price ``linear`` ``[1, N]``: log some rows, weigh, sum down."""
     node = helper.make_node
-    nodes = [node("IsNaN", [NUMBERS_INPUT], ["numeric_missing"])]
-    groups = [
-        (size, block)
-        for size, block in (
-            (len(plan.logged), "to_log"),
-            (len(plan.binarized), "to_binarize"),
-            (len(plan.plain), "plain"),
-        )
-        if size
+    kept = [name for name in plan.design if name not in plan.logged]
+    order = [*plan.logged, *kept]
+    weights = np.array(
+        [plan.linear_weights[plan.design.index(name)] for name in order], dtype=np.float64
+    )
+    nodes = [
+        node("Gather", ["design", "logged_rows"], ["logged_raw"], axis=0),
+        node("Add", ["logged_raw", "log_shift"], ["to_log"]),
+        *_log_nodes(len(plan.logged)),
+        node("Gather", ["design", "kept_rows"], ["kept"], axis=0),
+        node("Concat", ["logged", "kept"], ["linear_design"], axis=0),
+        node("Mul", ["linear_design", "linear_weights"], ["linear_terms"]),
+        node("ReduceSum", ["linear_terms", "zero"], ["linear_sum"], keepdims=1),
+        node("Add", ["linear_sum", "linear_bias"], ["linear"]),
     ]
-    if len(groups) > 1:
-        nodes.append(
-            node("Split", [NUMBERS_INPUT, "group_sizes"], [b for _, b in groups], axis=0)
-        )
-    else:
-        nodes.append(node("Identity", [NUMBERS_INPUT], [groups[0][1]]))
-    blocks = []
-    if plan.logged:
-        nodes += _log_nodes(len(plan.logged))
-        blocks.append("logged")
-    if plan.binarized:
-        nodes += [
-            node("Greater", ["to_binarize", "binarize_threshold"], ["above_threshold"]),
-            node("Cast", ["above_threshold"], ["binarized"], to=TensorProto.DOUBLE),
-        ]
-        blocks.append("binarized")
-    if plan.plain:
-        blocks.append("plain")
-    return [
-        *nodes,
-        node("Concat", blocks, ["transformed"], axis=0),
-        node("Mul", ["transformed", "numeric_weights"], ["weighted"]),
-        node(
-            "Where",
-            ["numeric_missing", "missing_contributions", "weighted"],
-            ["numeric_terms"],
+    constants = [
+        _constant("logged_rows", [plan.design.index(n) for n in plan.logged], np.int64),
+        _constant("kept_rows", [plan.design.index(n) for n in kept], np.int64),
+        _constant("log_shift", plan.log_shift),
+        _constant("linear_weights", weights.reshape(-1, 1)),
+        _constant("linear_bias", [plan.linear_bias]),
+        *_log_constants(len(plan.logged)),
+    ]
+    return nodes, constants
+
+
+def _tree_node(plan: ExportPlan) -> onnx.NodeProto:
+    """The trees: one ``TreeEnsemble`` over the design, houses as rows."""
+    tables = plan.trees
+    return helper.make_node(
+        "TreeEnsemble",
+        ["design_by_house"],
+        ["trees_by_house"],
+        name="trees",
+        domain="ai.onnx.ml",
+        aggregate_function=AGGREGATE_SUM,
+        post_transform=0,
+        n_targets=1,
+        tree_roots=tables.roots,
+        nodes_featureids=tables.feature_ids,
+        nodes_splits=numpy_helper.from_array(tables.splits),
+        nodes_modes=numpy_helper.from_array(
+            np.full(len(tables.splits), BRANCH_LEQ, dtype=np.uint8)
         ),
-        node("ReduceSum", ["numeric_terms", "zero"], ["numeric_sum"], keepdims=0),
-    ]
+        nodes_truenodeids=tables.true_ids,
+        nodes_trueleafs=tables.true_leafs,
+        nodes_falsenodeids=tables.false_ids,
+        nodes_falseleafs=tables.false_leafs,
+        leaf_targetids=[0] * len(tables.leaf_weights),
+        leaf_weights=numpy_helper.from_array(tables.leaf_weights),
+    )
 
 
 def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
     """The ONNX model that computes ``plan`` (its contract: the module docstring)."""
-    sizes = [len(plan.logged), len(plan.binarized), len(plan.plain)]
-    labels = plan.label_columns
-    label_nodes, label_constants = _label_block(plan) if labels else ([], [])
-    initializers = [
-        _constant("group_sizes", [size for size in sizes if size], np.int64),
-        _constant("binarize_threshold", plan.binarize_threshold.reshape(-1, 1)),
-        _constant(
-            "numeric_weights", plan.weights[: len(plan.numeric_columns)].reshape(-1, 1)
-        ),
-        _constant("missing_contributions", plan.missing_contributions().reshape(-1, 1)),
-        _constant("bias", [plan.bias]),
-        _constant("zero", [0], np.int64),
-        _constant("one_row_per_house", [-1], np.int64),
-        *label_constants,
-        *_log_constants(len(plan.logged)),
-    ]
-    # The terms add up in a fixed order (bias, numbers, each label in turn),
-    # each house on its own; the [1, N] sum is flattened to one price per house.
+    node = helper.make_node
+    label_nodes, label_constants = _label_block(plan)
+    sum_nodes, sum_constants = _combination_block(plan)
+    linear_nodes, linear_constants = _linear_block(plan)
+    stacked = [*plan.numbers, *plan.labels, *plan.combinations]
+    linear_weight, tree_weight = plan.blend_weights
     nodes = [
-        *_numeric_nodes(plan),
+        node("IsNaN", [NUMBERS_INPUT], ["number_missing"]),
+        node(
+            "Where", ["number_missing", "number_fill", NUMBERS_INPUT], ["filled_numbers"]
+        ),
         *label_nodes,
-        helper.make_node(
-            "Sum",
-            ["bias", "numeric_sum", *(f"{name}__term" for name in labels)],
-            ["log_price_row"],
+        *sum_nodes,
+        node(
+            "Concat",
+            ["filled_numbers", "label_values", *(f"{n}__sum" for n in plan.combinations)],
+            ["stacked"],
+            axis=0,
         ),
-        helper.make_node(
-            "Reshape", ["log_price_row", "one_row_per_house"], [OUTPUT_NAME]
-        ),
+        node("Gather", ["stacked", "design_rows"], ["design"], axis=0),
+        *linear_nodes,
+        node("Transpose", ["design"], ["design_by_house"], perm=[1, 0]),
+        _tree_node(plan),
+        node("Reshape", ["trees_by_house", "one_row"], ["trees"]),
+        node("Mul", ["linear", "linear_share"], ["linear_part"]),
+        node("Mul", ["trees", "tree_share"], ["tree_part"]),
+        node("Add", ["linear_part", "tree_part"], ["log_price_row"]),
+        node("Reshape", ["log_price_row", "one_row_per_house"], [OUTPUT_NAME]),
+    ]
+    initializers = [
+        _constant("number_fill", plan.number_fill.reshape(-1, 1)),
+        _constant("design_rows", [stacked.index(name) for name in plan.design], np.int64),
+        _constant("zero", [0], np.int64),
+        _constant("one_row", [1, -1], np.int64),
+        _constant("one_row_per_house", [-1], np.int64),
+        _constant("linear_share", linear_weight),
+        _constant("tree_share", tree_weight),
+        *label_constants,
+        *sum_constants,
+        *linear_constants,
     ]
     inputs = [
         helper.make_tensor_value_info(
-            NUMBERS_INPUT, TensorProto.DOUBLE, [len(plan.numeric_columns), "N"]
+            NUMBERS_INPUT, TensorProto.DOUBLE, [len(plan.numbers), "N"]
         ),
-        *(
-            [
-                helper.make_tensor_value_info(
-                    LABELS_INPUT, TensorProto.STRING, [len(labels), "N"]
-                )
-            ]
-            if labels
-            else []
+        helper.make_tensor_value_info(
+            LABELS_INPUT, TensorProto.STRING, [len(plan.labels), "N"]
         ),
     ]
     graph = helper.make_graph(
@@ -621,8 +654,8 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
         model,
         {
             FEATURES_KEY: ",".join(plan.features),
-            NUMBERS_KEY: ",".join(plan.numeric_columns),
-            LABELS_KEY: ",".join(labels),
+            NUMBERS_KEY: ",".join(plan.numbers),
+            LABELS_KEY: ",".join(plan.labels),
         },
     )
     onnx.checker.check_model(model, full_check=True)

@@ -60,23 +60,30 @@ class ColumnScorer(Scorer, Protocol):
 class PipelineScorer:
     """The fitted scikit-learn pipeline, fed a DataFrame: the reference scorer.
 
-    Every step but the last transforms as fitted; the last, the linear
-    model, is applied row by row here instead of by its ``predict``, whose
-    BLAS matrix-vector product sums a row's terms in an order that depends
-    on how many rows share the call (a house's price moved in the last bit
-    when a neighbour joined its batch). ``coef . x + intercept`` summed
-    along each row of a C-ordered array is the same sum for every row of
-    every batch, and within 1e-15 of ``predict``.
+    The preparation steps transform as fitted; the blend at the end is
+    computed here from its two fitted models instead of by its ``predict``:
+    the Lasso's ``coef . x + intercept`` is summed along each row of a
+    C-ordered array (``predict``'s BLAS product sums a row's terms in an
+    order that depends on how many rows share the call, so a house's price
+    moved in the last bit when a neighbour joined its batch), and the trees
+    are scored by their own ``predict``, one house at a time inside it. The
+    result is the same sum for every row of every batch, and within 1e-15 of
+    the pipeline's ``predict``.
     """
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
         selector = pipeline.steps[0][1]
         self._features = list(selector.variables)
-        self._transform = pipeline[:-1]
-        linear_model = pipeline.steps[-1][1]
-        self._coef = np.asarray(linear_model.coef_, dtype=np.float64)
-        self._intercept = float(linear_model.intercept_)
+        self._prepare = pipeline[:-1]
+        blend = pipeline.steps[-1][1]
+        linear = blend.named_estimators_["linear"]
+        self._linear_prepare = linear[:-1]
+        self._coef = np.asarray(linear.steps[-1][1].coef_, dtype=np.float64)
+        self._intercept = float(linear.steps[-1][1].intercept_)
+        self._trees = blend.named_estimators_["trees"]
+        weights = [float(weight) for weight in blend.weights]
+        self._shares = (weights[0] / sum(weights), weights[1] / sum(weights))
 
     @property
     def features(self) -> list[str]:
@@ -86,8 +93,13 @@ class PipelineScorer:
         import pandas as pd  # noqa: PLC0415 - keeps pandas off the import path
 
         frame = pd.DataFrame.from_records(list(records), columns=self._features)
-        design = np.ascontiguousarray(self._transform.transform(frame), dtype=np.float64)
-        return finite_log_prices((design * self._coef).sum(axis=1) + self._intercept)
+        design = self._prepare.transform(frame)
+        linear_design = np.ascontiguousarray(
+            self._linear_prepare.transform(design), dtype=np.float64
+        )
+        linear = (linear_design * self._coef).sum(axis=1) + self._intercept
+        trees = np.asarray(self._trees.predict(design), dtype=np.float64)
+        return finite_log_prices(linear * self._shares[0] + trees * self._shares[1])
 
 
 def label_text(value: Any) -> str:

@@ -29,6 +29,7 @@ from regression_model.config.core import (
     load_config,
     package_version,
 )
+from regression_model.evaluation import model_test_figures, quality_problems
 from regression_model.export_onnx import export_onnx
 from regression_model.hashing import file_sha256
 from regression_model.onnx_parity import OnnxParityError, check_onnx_parity
@@ -39,6 +40,7 @@ from regression_model.processing.artifacts import (
     DataFileRecord,
     MetricsRecord,
     ModelMetadata,
+    ModelTests,
     PriceMetrics,
     TrainedWith,
     save_metadata,
@@ -62,11 +64,12 @@ RECORDED_LIBRARIES = (
     "pydantic",
     "onnx",
     "onnxruntime",
+    "lightgbm",
 )
 
 
 class ModelQualityError(RuntimeError):
-    """The freshly fitted model is worse than the configured threshold."""
+    """The freshly fitted model fails a model test (thresholds in ``config.yml``)."""
 
 
 def price_metrics(actual: pd.Series | np.ndarray, predicted: np.ndarray) -> PriceMetrics:
@@ -99,6 +102,7 @@ def training_fingerprint(dataset_dir: Path = DATASET_DIR) -> str:
         if TRAINED_MODEL_DIR not in path.parents
     )
     inputs = [*sources, PACKAGE_ROOT / "config.yml", PACKAGE_ROOT / "VERSION"]
+    inputs.append(PACKAGE_ROOT / "model_selection.json")
     inputs += sorted(dataset_dir.glob("*.csv"))
     for path in inputs:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -131,15 +135,15 @@ def run_training(
         )
     train = load_dataset(config.app.training_data_file, dataset_dir)
     test = load_dataset(config.app.test_data_file, dataset_dir)
+    figures = model_test_figures(config, train)
     pipeline = fit_pipeline(config, train)
     target = config.model.target
     predicted = np.exp(pipeline.predict(test.drop(columns=[target])))
     metrics = price_metrics(test[target], predicted)
-    if metrics.rmsle > config.model.max_test_rmsle:
-        raise ModelQualityError(
-            f"held-out RMSLE {metrics.rmsle:.4f} is worse than max_test_rmsle "
-            f"{config.model.max_test_rmsle}: the model was not saved"
-        )
+    figures["test"] = metrics.model_dump()
+    problems = quality_problems(figures, config.gate)
+    if problems:
+        raise ModelQualityError("the model was not saved: " + "; ".join(problems[:10]))
     metadata = ModelMetadata(
         version=version,
         distribution_name=config.app.distribution_name,
@@ -160,6 +164,7 @@ def run_training(
         config=config.model,
         training_fingerprint=training_fingerprint(dataset_dir),
         metrics=MetricsRecord(test=metrics),
+        model_tests=ModelTests(figures=figures, thresholds=config.gate),
     )
     paths = ArtifactPaths.for_version(config.app.pipeline_save_file, version, output_dir)
     recorded = save_pipeline(pipeline, metadata, paths)
@@ -239,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training FAILED: {error}", file=sys.stderr)
         return 1
     metrics = recorded.metrics.test
+    assert recorded.model_tests is not None  # run_training records them or raises
+    cv = recorded.model_tests.figures["cv"]
+    print(
+        f"model v{recorded.version} {cv['splits']}-fold CV on train.csv: RMSLE "
+        f"{cv['model']['mean']:.4f} +/- {cv['model']['std']:.4f} (3-feature baseline "
+        f"{cv['baseline_3_features']['mean']:.4f}, median {cv['median']['mean']:.4f})"
+    )
     print(
         f"model v{recorded.version} held-out: RMSE {metrics.rmse:,.0f}  "
         f"RMSLE {metrics.rmsle:.4f}  MAE {metrics.mae:,.0f}  R2 {metrics.r2:.4f}"

@@ -11,7 +11,11 @@ from sklearn.pipeline import Pipeline
 
 from regression_model.config.core import AppConfig
 from regression_model.pipeline import RARE_LABEL, build_pipeline
-from regression_model.processing.features import FeatureSelector, Mapper
+from regression_model.processing.features import (
+    FeatureSelector,
+    LinearCombination,
+    Mapper,
+)
 from regression_model.processing.schema import EXAMPLE_HOUSE, field_labels
 
 
@@ -30,13 +34,24 @@ def test_pipeline_is_wired_from_the_config(config: AppConfig) -> None:
     model = config.model
     pipeline = build_pipeline(model)
     steps = pipeline.named_steps
-    # Then it selects the configured features first and ends in the configured Lasso
+    # Then it selects the configured features first and ends in the configured blend
     assert isinstance(steps["select_features"], FeatureSelector)
     assert list(steps["select_features"].variables) == model.features
-    assert steps["lasso"].alpha == model.alpha
-    assert steps["lasso"].max_iter == model.max_iter
+    blend = steps["blend"]
+    lasso = blend.estimators[0][1].named_steps["lasso"]
+    trees = blend.estimators[1][1]
+    assert (lasso.alpha, lasso.max_iter) == (model.alpha, model.max_iter)
+    assert trees.n_estimators == model.trees_n_estimators
+    assert trees.colsample_bytree == model.trees_colsample_bytree
+    assert blend.weights == [model.blend_linear_weight, 1.0 - model.blend_linear_weight]
     assert steps["rare_label_grouper"].tol == model.rare_label_tol
-    assert list(steps["elapsed_time"].variables) == model.temporal_vars
+    # And every engineered sum adds its configured columns with their weights
+    sums = {
+        step.new_variable: dict(step.weights)
+        for step in steps.values()
+        if isinstance(step, LinearCombination)
+    }
+    assert sums == model.combinations
     # And each ordinal group is mapped with its own mapping
     mapped = {
         name: step.mappings
@@ -55,7 +70,7 @@ def test_fitted_pipeline_predicts_finite_prices_on_the_held_out_split(
     assert predicted.shape == (len(holdout_frame),)
     assert np.isfinite(predicted).all()
     rmsle = np.sqrt(np.mean((predicted - np.log(holdout_frame[target])) ** 2))
-    assert rmsle <= config.model.max_test_rmsle
+    assert rmsle <= config.gate.max_test_rmsle
 
 
 def test_an_unseen_but_legal_neighbourhood_is_priced_like_a_rare_one(
@@ -87,9 +102,9 @@ def test_every_legal_label_of_every_categorical_field_gets_a_finite_price(
 
 
 def test_every_rare_bucket_has_a_code_in_the_encoder(fitted_pipeline: Pipeline) -> None:
-    # The grouper must never emit a label the ordinal encoder has no code for.
+    # The grouper must never emit a label the mean encoder has no code for.
     grouper = fitted_pipeline.named_steps["rare_label_grouper"]
-    encoder = fitted_pipeline.named_steps["categorical_encoder"]
+    encoder = fitted_pipeline.named_steps["mean_encoder"]
     for variable in grouper.variables:
         bucket = grouper.rare_bucket(variable)
         assert bucket in encoder.encoder_dict_[variable], variable
@@ -119,8 +134,8 @@ def test_extra_columns_are_ignored_and_absent_columns_are_imputed(
 ) -> None:
     # Given the house with Kaggle extras and without two imputed columns
     with_extras = houses({"Id": 10, "Street": "Pave", "PoolArea": 0})
-    without = with_extras.drop(columns=["LotFrontage", "FireplaceQu"])
-    explicit_gaps = houses({"LotFrontage": np.nan, "FireplaceQu": np.nan})
+    without = with_extras.drop(columns=["TotalBsmtSF", "FireplaceQu"])
+    explicit_gaps = houses({"TotalBsmtSF": np.nan, "FireplaceQu": np.nan})
     # Then the extras change nothing, and an absent column equals a missing value
     np.testing.assert_array_equal(
         log_prices(fitted_pipeline, with_extras), log_prices(fitted_pipeline, houses({}))

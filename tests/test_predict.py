@@ -134,14 +134,14 @@ def test_errors_name_rows_by_position_not_by_dataframe_index() -> None:
 
 
 def test_imputed_lists_each_priced_rows_missing_fields(config: AppConfig) -> None:
-    # Given a complete row and a row lacking LotFrontage (absent) and FireplaceQu (NA)
+    # Given a complete row and a row lacking TotalBsmtSF (absent) and FireplaceQu (NA)
     partial = {**EXAMPLE_HOUSE, "FireplaceQu": "NA"}
-    del partial["LotFrontage"]
+    del partial["TotalBsmtSF"]
     rows = [EXAMPLE_HOUSE, partial, {**partial, "GrLivArea": 0}]
     # When priced
     result = make_prediction(input_data=rows)
     # Then only the priced row with gaps is listed, with its gaps in feature order
-    expected = [n for n in config.model.features if n in {"LotFrontage", "FireplaceQu"}]
+    expected = [n for n in config.model.features if n in {"TotalBsmtSF", "FireplaceQu"}]
     assert result["imputed"] == [{"row": 1, "fields": expected}]
     assert result["predictions"][1] is not None
     assert result["predictions"][2] is None
@@ -321,8 +321,8 @@ def test_every_garbage_kind_in_every_field_is_answered() -> None:
 def test_extreme_but_legal_values_are_answered() -> None:
     # Each value at the edge of its schema range: a price, or an explained refusal.
     rows = [
-        {**EXAMPLE_HOUSE, "GrLivArea": 100_000, "LotArea": 10_000_000, "MiscVal": 1e8},
-        {**EXAMPLE_HOUSE, "GrLivArea": 1e-9, "1stFlrSF": 1e-9, "LotFrontage": 1e-9},
+        {**EXAMPLE_HOUSE, "GrLivArea": 100_000, "LotArea": 10_000_000, "GarageArea": 1e5},
+        {**EXAMPLE_HOUSE, "GrLivArea": 1e-9, "1stFlrSF": 1e-9, "LotArea": 1},
         {**EXAMPLE_HOUSE, "YearRemodAdd": 1800, "YrSold": 2100, "GarageCars": 50},
         {**EXAMPLE_HOUSE, "YearRemodAdd": 2100, "YrSold": 1800, "OverallQual": 1},
     ]

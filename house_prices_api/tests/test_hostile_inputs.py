@@ -94,11 +94,11 @@ PAYLOAD_CASES = [
     ),
     Hostile(
         "float-1e308",
-        batch(GOOD, house(LotFrontage="1e308")),
+        batch(GOOD, house(TotalBsmtSF="1e308")),
         200,
         "rows",
         "",
-        ((1, "LotFrontage"),),
+        ((1, "TotalBsmtSF"),),
     ),
     Hostile(
         "integer-10-400",

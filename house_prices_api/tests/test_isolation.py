@@ -38,7 +38,7 @@ GOOD_ROWS: list[dict[str, Any]] = [
         (1650, 6, "Edwards"),
     ]
 ] + [
-    {**EXAMPLE_HOUSE, "LotFrontage": None, "GarageFinish": None},
+    {**EXAMPLE_HOUSE, "TotalBsmtSF": None, "BsmtExposure": None},
     {**EXAMPLE_HOUSE, "CentralAir": "n", "KitchenQual": " gd "},
     {**EXAMPLE_HOUSE, "MSSubClass": "20", "1stFlrSF": 1500},
 ]

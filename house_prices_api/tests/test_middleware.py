@@ -69,7 +69,7 @@ def test_every_log_line_of_a_request_carries_its_id_and_no_payload(
 ) -> None:
     # Given an app logging at INFO and a row with a recognisable value
     client = make_client(log_level="INFO")
-    row = {**EXAMPLE_HOUSE, "MiscVal": 31337, "Neighborhood": "Zzyzx"}
+    row = {**EXAMPLE_HOUSE, "GarageArea": 31337, "Neighborhood": "Zzyzx"}
     capsys.readouterr()
     # When a prediction is requested with a known id
     client.post(PREDICT, json={"inputs": [row]}, headers={"X-Request-ID": "req-42"})

@@ -27,7 +27,7 @@ JSON = {"Content-Type": "application/json"}
 API_KEY = "monitoring-key-5d2c81f0a3"
 TOKEN = "scrape-token-0b9e47c2d1"
 UNSEEN_BY_TRAINING = {**EXAMPLE_HOUSE, "ExterQual": "Po"}  # allowed, never in train.csv
-WITH_GAPS = {**EXAMPLE_HOUSE, "LotFrontage": None, "GarageFinish": None}
+WITH_GAPS = {**EXAMPLE_HOUSE, "TotalBsmtSF": None, "BsmtExposure": None}
 BAD = {**EXAMPLE_HOUSE, "OverallQual": 11, "Neighborhood": "Atlantis"}
 
 
@@ -60,7 +60,7 @@ def test_a_batch_is_counted_by_outcome_field_and_label(client: TestClient) -> No
     assert metrics[("house_prices_row_errors_total", (("field", "OverallQual"),))] == 1
     assert metrics[("house_prices_row_errors_total", (("field", "Neighborhood"),))] == 1
     assert (
-        metrics[("house_prices_imputed_values_total", (("field", "LotFrontage"),))] == 1
+        metrics[("house_prices_imputed_values_total", (("field", "TotalBsmtSF"),))] == 1
     )
     assert metrics[("house_prices_unseen_labels_total", (("field", "ExterQual"),))] == 1
     assert metrics[("house_prices_predicted_price_dollars_count", ())] == 3

@@ -36,7 +36,7 @@ def test_a_mixed_batch_answers_every_row_in_order(
         example_row,
         {**example_row, "Neighborhood": "Atlantis"},
         42,
-        {**example_row, "LotFrontage": None},
+        {**example_row, "TotalBsmtSF": None},
     ]
     # When they are sent as one batch
     response = client.post(PREDICT, json={"inputs": rows})
@@ -53,7 +53,7 @@ def test_a_mixed_batch_answers_every_row_in_order(
         (1, "Neighborhood"),
         (2, "__row__"),
     }
-    assert body["imputed"] == [{"row": 3, "fields": ["LotFrontage"]}]
+    assert body["imputed"] == [{"row": 3, "fields": ["TotalBsmtSF"]}]
 
 
 def test_course_names_and_extra_columns_are_accepted(
@@ -216,7 +216,7 @@ def test_the_onnx_backend_serves_the_same_prices(
     make_client: Callable[..., TestClient], client: TestClient, example_row: dict
 ) -> None:
     # Given the same batch sent to a pipeline-backed and an ONNX-backed app
-    rows = [example_row, {**example_row, "LotFrontage": None}, {"GrLivArea": 1}]
+    rows = [example_row, {**example_row, "TotalBsmtSF": None}, {"GrLivArea": 1}]
     onnx_client = make_client(scorer_backend="onnx")
     assert onnx_client.get("/api/v1/health").json()["scorer_backend"] == "onnx"
     # When both price it

@@ -23,7 +23,7 @@ def test_the_body_is_what_the_response_model_would_serialise(
     # Given a batch with a priced row, an imputed row and two bad rows
     rows: list[Any] = [
         example_row,
-        {**example_row, "LotFrontage": None, "GarageFinish": "NA"},
+        {**example_row, "TotalBsmtSF": None, "BsmtExposure": "NA"},
         {**example_row, "Neighborhood": "Atlantis", "OverallQual": 11},
         "not a row",
     ]

@@ -29,7 +29,7 @@ from scripts.local_postgres import PostgresServer, create_cluster, postgres_bin
 pytestmark = pytest.mark.process
 
 PREDICT = "/api/v1/predict"
-GOOD = [EXAMPLE_HOUSE, {**EXAMPLE_HOUSE, "LotFrontage": None, "GrLivArea": 1200}]
+GOOD = [EXAMPLE_HOUSE, {**EXAMPLE_HOUSE, "TotalBsmtSF": None, "GrLivArea": 1200}]
 BAD = [{**EXAMPLE_HOUSE, "OverallQual": 11}, {"GrLivArea": "big"}]
 MIXED = [EXAMPLE_HOUSE, {**EXAMPLE_HOUSE, "Neighborhood": "Atlantis"}, 7]
 PG_BIN = postgres_bin()

@@ -27,6 +27,7 @@ class ConfigError(ValueError):
 
 _NAMES = sy.Seq(sy.Str())
 _MAPPING = sy.MapPattern(sy.Str(), sy.Int())
+_WEIGHTS = sy.MapPattern(sy.Str(), sy.MapPattern(sy.Str(), sy.Float()))
 
 CONFIG_SCHEMA = sy.Map(
     {
@@ -42,29 +43,42 @@ CONFIG_SCHEMA = sy.Map(
         "max_iter": sy.Int(),
         "rare_label_tol": sy.Float(),
         "rare_label_n_categories": sy.Int(),
-        "max_test_rmsle": sy.Float(),
+        "mean_encoding_smoothing": sy.Float(),
+        "blend_linear_weight": sy.Float(),
+        "trees_n_estimators": sy.Int(),
+        "trees_learning_rate": sy.Float(),
+        "trees_num_leaves": sy.Int(),
+        "trees_min_child_samples": sy.Int(),
+        "trees_subsample": sy.Float(),
+        "trees_colsample_bytree": sy.Float(),
+        "trees_reg_lambda": sy.Float(),
+        "cv_splits": sy.Int(),
+        "cv_repeats": sy.Int(),
         "features": _NAMES,
         "required_features": _NAMES,
         "categorical_vars_with_na_missing": _NAMES,
         "categorical_vars_with_na_frequent": _NAMES,
-        "numerical_vars_with_na": _NAMES,
         "numerical_vars_with_median": _NAMES,
-        "temporal_vars": _NAMES,
-        "ref_var": sy.Str(),
-        "numericals_log_vars": _NAMES,
-        "binarize_vars": _NAMES,
+        "combinations": _WEIGHTS,
+        "linear_log_vars": _NAMES,
         "qual_vars": _NAMES,
         "exposure_vars": _NAMES,
-        "finish_vars": _NAMES,
-        "garage_vars": _NAMES,
         "categorical_vars": _NAMES,
         "qual_mappings": _MAPPING,
         "exposure_mappings": _MAPPING,
-        "finish_mappings": _MAPPING,
-        "garage_mappings": _MAPPING,
         "differential_rel_tolerance": sy.Float(),
         "differential_max_moved_fraction": sy.Float(),
         "differential_max_rmsle_increase": sy.Float(),
+        "differential_max_slice_rmsle_increase": sy.Float(),
+        "max_test_rmsle": sy.Float(),
+        "min_cv_margin_over_baseline": sy.Float(),
+        "min_cv_margin_over_median": sy.Float(),
+        "max_slice_rmsle": sy.Float(),
+        "min_slice_rows": sy.Int(),
+        "max_abs_slice_bias": sy.Float(),
+        "max_staleness_rmsle": sy.Float(),
+        "min_feature_importance": sy.Float(),
+        "max_cv_std_from_best": sy.Float(),
     }
 )
 
@@ -93,26 +107,29 @@ class ModelConfig(_Frozen):
     max_iter: int
     rare_label_tol: float
     rare_label_n_categories: int
-    max_test_rmsle: float
+    mean_encoding_smoothing: float
+    blend_linear_weight: float
+    trees_n_estimators: int
+    trees_learning_rate: float
+    trees_num_leaves: int
+    trees_min_child_samples: int
+    trees_subsample: float
+    trees_colsample_bytree: float
+    trees_reg_lambda: float
+    cv_splits: int
+    cv_repeats: int
     features: list[str]
     required_features: list[str]
     categorical_vars_with_na_missing: list[str]
     categorical_vars_with_na_frequent: list[str]
-    numerical_vars_with_na: list[str]
     numerical_vars_with_median: list[str]
-    temporal_vars: list[str]
-    ref_var: str
-    numericals_log_vars: list[str]
-    binarize_vars: list[str]
+    combinations: dict[str, dict[str, float]]
+    linear_log_vars: list[str]
     qual_vars: list[str]
     exposure_vars: list[str]
-    finish_vars: list[str]
-    garage_vars: list[str]
     categorical_vars: list[str]
     qual_mappings: dict[str, int]
     exposure_mappings: dict[str, int]
-    finish_mappings: dict[str, int]
-    garage_mappings: dict[str, int]
 
     @property
     def imputed_features(self) -> list[str]:
@@ -120,7 +137,6 @@ class ModelConfig(_Frozen):
         return (
             self.categorical_vars_with_na_missing
             + self.categorical_vars_with_na_frequent
-            + self.numerical_vars_with_na
             + self.numerical_vars_with_median
         )
 
@@ -130,8 +146,6 @@ class ModelConfig(_Frozen):
         groups = (
             (self.qual_vars, self.qual_mappings),
             (self.exposure_vars, self.exposure_mappings),
-            (self.finish_vars, self.finish_mappings),
-            (self.garage_vars, self.garage_mappings),
         )
         return {name: mapping for names, mapping in groups for name in names}
 
@@ -144,11 +158,20 @@ class ModelConfig(_Frozen):
             if name.endswith("_vars") or name.startswith(("numerical_", "categorical_"))
         }
         groups["required_features"] = self.required_features
-        groups["ref_var"] = [self.ref_var]
+        for name, weights in self.combinations.items():
+            groups[f"combinations.{name}"] = list(weights)
+        groups.pop("linear_log_vars")
         for key, names in groups.items():
             unknown = sorted(set(names) - features)
             if unknown:
                 raise ValueError(f"{key}: {unknown} are not listed in features")
+        designed = sorted(set(self.linear_log_vars) - features - set(self.combinations))
+        if designed:
+            raise ValueError(f"linear_log_vars: {designed} are not design columns")
+        if not 0.0 <= self.blend_linear_weight <= 1.0:
+            raise ValueError(
+                f"blend_linear_weight: {self.blend_linear_weight} is not in [0, 1]"
+            )
         covered = self.imputed_features + self.required_features
         duplicated = sorted({name for name in covered if covered.count(name) > 1})
         if duplicated:
@@ -169,14 +192,30 @@ class ReleaseConfig(_Frozen):
     differential_rel_tolerance: float
     differential_max_moved_fraction: float
     differential_max_rmsle_increase: float
+    differential_max_slice_rmsle_increase: float
+
+
+class GateConfig(_Frozen):
+    """What a freshly trained model must show before it is saved (model tests)."""
+
+    max_test_rmsle: float
+    min_cv_margin_over_baseline: float
+    min_cv_margin_over_median: float
+    max_slice_rmsle: float
+    min_slice_rows: int
+    max_abs_slice_bias: float
+    max_staleness_rmsle: float
+    min_feature_importance: float
+    max_cv_std_from_best: float
 
 
 class AppConfig(_Frozen):
-    """The whole configuration: package names, model, release gate."""
+    """The whole configuration: package names, model, quality gate, release gate."""
 
     app: PackageConfig
     model: ModelConfig
     release: ReleaseConfig
+    gate: GateConfig
 
 
 def parse_config(text: str, source: str = "config.yml") -> AppConfig:
@@ -187,16 +226,15 @@ def parse_config(text: str, source: str = "config.yml") -> AppConfig:
         raise ConfigError(f"{source}: {error}") from error
     package_keys = PackageConfig.model_fields.keys()
     release_keys = ReleaseConfig.model_fields.keys()
+    gate_keys = GateConfig.model_fields.keys()
+    other_keys = package_keys | release_keys | gate_keys
     try:
         return AppConfig(
             app=PackageConfig(**{key: data[key] for key in package_keys}),
             release=ReleaseConfig(**{key: data[key] for key in release_keys}),
+            gate=GateConfig(**{key: data[key] for key in gate_keys}),
             model=ModelConfig(
-                **{
-                    key: value
-                    for key, value in data.items()
-                    if key not in package_keys and key not in release_keys
-                }
+                **{key: value for key, value in data.items() if key not in other_keys}
             ),
         )
     except ValidationError as error:

@@ -16,11 +16,11 @@ import json
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from regression_model.config.core import TRAINED_MODEL_DIR, ModelConfig
+from regression_model.config.core import TRAINED_MODEL_DIR, GateConfig, ModelConfig
 from regression_model.hashing import file_sha256
 
 if TYPE_CHECKING:
@@ -78,6 +78,13 @@ class ParityReport(_Record):
     seed: int
 
 
+class ModelTests(_Record):
+    """The model tests' figures (``evaluation.model_test_figures``) and thresholds."""
+
+    figures: dict[str, Any]
+    thresholds: GateConfig
+
+
 class ModelMetadata(_Record):
     """The metadata JSON written beside an artifact: what to trust and reproduce it by.
 
@@ -94,6 +101,7 @@ class ModelMetadata(_Record):
     config: ModelConfig
     training_fingerprint: str
     metrics: MetricsRecord
+    model_tests: ModelTests | None = None
     artifact_sha256: str | None = None
     onnx_sha256: str | None = None
     onnx_parity: ParityReport | None = None

@@ -252,3 +252,34 @@ class FeatureSelector(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self)
         return np.asarray(list(self.variables), dtype=object)
+
+
+class LinearCombination(_FrameTransformer):
+    """Add ``new_variable``: the weighted sum of existing columns.
+
+    Totals (living plus basement area, full plus half baths) and ages (year
+    sold minus year built) carry more signal than their parts for both a
+    linear model and trees; as one weighted sum each, the exported graph
+    computes them exactly as here. Nothing is learned: fit only records the
+    columns. Terms are added in ``weights`` order.
+    """
+
+    def __init__(self, new_variable: str, weights: Mapping[str, float]) -> None:
+        self.new_variable = new_variable
+        self.weights = weights
+
+    def _columns_used(self) -> list[str]:
+        return list(self.weights)
+
+    def transform(self, X: ArrayLike) -> pd.DataFrame:
+        frame = self._transform_frame(X)
+        total = pd.Series(0.0, index=frame.index)
+        for name, weight in self.weights.items():
+            total = total + float(weight) * pd.to_numeric(frame[name]).astype("float64")
+        frame[self.new_variable] = total
+        return frame
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The input columns, then ``new_variable``."""
+        check_is_fitted(self)
+        return np.asarray([*self.feature_names_in_, self.new_variable], dtype=object)

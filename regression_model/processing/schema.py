@@ -95,29 +95,21 @@ BuildingClassCode = Literal[
     20, 30, 40, 45, 50, 60, 70, 75, 80, 85, 90, 120, 150, 160, 180, 190
 ]  # fmt: skip
 ZoningLabel = Literal["A (agr)", "C (all)", "FV", "I (all)", "RH", "RL", "RP", "RM"]
-LotShapeLabel = Literal["Reg", "IR1", "IR2", "IR3"]
-LandContourLabel = Literal["Lvl", "Bnk", "HLS", "Low"]
-LotConfigLabel = Literal["Inside", "Corner", "CulDSac", "FR2", "FR3"]
 NeighborhoodLabel = Literal[
     "Blmngtn", "Blueste", "BrDale", "BrkSide", "ClearCr", "CollgCr", "Crawfor",
     "Edwards", "Gilbert", "Greens", "GrnHill", "IDOTRR", "Landmrk", "MeadowV",
     "Mitchel", "NAmes", "NPkVill", "NWAmes", "NoRidge", "NridgHt", "OldTown",
     "SWISU", "Sawyer", "SawyerW", "Somerst", "StoneBr", "Timber", "Veenker",
 ]  # fmt: skip
-RoofStyleLabel = Literal["Flat", "Gable", "Gambrel", "Hip", "Mansard", "Shed"]
 ExteriorLabel = Literal[
     "AsbShng", "AsphShn", "BrkComm", "BrkFace", "CBlock", "CemntBd", "HdBoard",
     "ImStucc", "MetalSd", "Other", "Plywood", "PreCast", "Stone", "Stucco",
     "VinylSd", "Wd Sdng", "WdShing",
 ]  # fmt: skip
 QualityLabel = Literal["Ex", "Gd", "TA", "Fa", "Po"]
-FoundationLabel = Literal["BrkTil", "CBlock", "PConc", "Slab", "Stone", "Wood"]
 ExposureLabel = Literal["Gd", "Av", "Mn", "No"]
-FinishTypeLabel = Literal["GLQ", "ALQ", "BLQ", "Rec", "LwQ", "Unf"]
 YesNoLabel = Literal["N", "Y"]
 FunctionalLabel = Literal["Typ", "Min1", "Min2", "Mod", "Maj1", "Maj2", "Sev", "Sal"]
-GarageFinishLabel = Literal["Fin", "RFn", "Unf"]
-PavedDriveLabel = Literal["Y", "P", "N"]
 SaleConditionLabel = Literal[
     "Normal", "Abnorml", "AdjLand", "Alloca", "Family", "Partial"
 ]
@@ -158,11 +150,7 @@ class HouseFeatures(BaseModel):
     MSZoning: Annotated[ZoningLabel | None, lenient(ZoningLabel)] = Field(
         None, description="General zoning classification"
     )
-    LotFrontage: Number = _area("Linear feet of street connected", minimum=MIN_SIZE)
     LotArea: Number = _area("Lot size in square feet", minimum=MIN_SIZE, limit=10_000_000)
-    LotShape: Annotated[LotShapeLabel | None, lenient(LotShapeLabel)] = None
-    LandContour: Annotated[LandContourLabel | None, lenient(LandContourLabel)] = None
-    LotConfig: Annotated[LotConfigLabel | None, lenient(LotConfigLabel)] = None
     Neighborhood: Annotated[NeighborhoodLabel | None, lenient(NeighborhoodLabel)] = Field(
         None, description="Physical location within Ames city limits (required)"
     )
@@ -170,14 +158,14 @@ class HouseFeatures(BaseModel):
         None, ge=1, le=10, description="Overall material and finish, 1-10 (required)"
     )
     OverallCond: Count = Field(None, ge=1, le=10, description="Overall condition, 1-10")
+    YearBuilt: Count = Field(None, ge=1800, le=2100, description="Construction year")
     YearRemodAdd: Count = Field(None, ge=1800, le=2100, description="Remodel year")
-    RoofStyle: Annotated[RoofStyleLabel | None, lenient(RoofStyleLabel)] = None
     Exterior1st: Annotated[ExteriorLabel | None, lenient(ExteriorLabel)] = None
     ExterQual: Quality = None
-    Foundation: Annotated[FoundationLabel | None, lenient(FoundationLabel)] = None
     BsmtQual: Quality = Field(None, description="Basement height; missing: none")
     BsmtExposure: Annotated[ExposureLabel | None, lenient(ExposureLabel)] = None
-    BsmtFinType1: Annotated[FinishTypeLabel | None, lenient(FinishTypeLabel)] = None
+    BsmtFinSF1: Number = _area("Type 1 finished basement square feet")
+    TotalBsmtSF: Number = _area("Total basement square feet")
     HeatingQC: Quality = None
     CentralAir: Annotated[YesNoLabel | None, lenient(YesNoLabel)] = None
     FirstFlrSF: Number = Field(
@@ -200,21 +188,19 @@ class HouseFeatures(BaseModel):
         "Above-ground living area, sq ft (required)", minimum=MIN_SIZE
     )
     BsmtFullBath: Count = Field(None, ge=0, le=20)
+    FullBath: Count = Field(None, ge=0, le=20)
     HalfBath: Count = Field(None, ge=0, le=20)
+    BedroomAbvGr: Count = Field(None, ge=0, le=50)
     KitchenQual: Quality = None
-    TotRmsAbvGrd: Count = Field(None, ge=0, le=100)
     Functional: Annotated[FunctionalLabel | None, lenient(FunctionalLabel)] = None
     Fireplaces: Count = Field(None, ge=0, le=20)
     FireplaceQu: Quality = Field(None, description="Fireplace quality; missing: none")
-    GarageFinish: Annotated[GarageFinishLabel | None, lenient(GarageFinishLabel)] = None
     GarageCars: Count = Field(None, ge=0, le=50)
     GarageArea: Number = _area("Garage size in square feet")
-    PavedDrive: Annotated[PavedDriveLabel | None, lenient(PavedDriveLabel)] = None
     ScreenPorch: Number = _area("Screen porch area in square feet")
     SaleCondition: Annotated[SaleConditionLabel | None, lenient(SaleConditionLabel)] = (
         None
     )
-    MiscVal: Number = Field(None, ge=0, le=100_000_000)
     YrSold: Count = Field(None, ge=1800, le=2100, description="Year sold")
 
 
@@ -249,15 +235,13 @@ def field_labels() -> dict[str, tuple[Any, ...]]:
 # A real house from the held-out split (Id 10, sold in 2010 for $189,000): the
 # documented example request and the service's start-up self-test.
 EXAMPLE_HOUSE: dict[str, Any] = {
-    "MSSubClass": 60, "MSZoning": "RL", "LotFrontage": 60, "LotArea": 7500,
-    "LotShape": "Reg", "LandContour": "Lvl", "LotConfig": "Inside",
-    "Neighborhood": "Gilbert", "OverallQual": 7, "OverallCond": 5,
-    "YearRemodAdd": 1999, "RoofStyle": "Gable", "Exterior1st": "VinylSd",
-    "ExterQual": "TA", "Foundation": "PConc", "BsmtQual": "TA", "BsmtExposure": "No",
-    "BsmtFinType1": "Unf", "HeatingQC": "Gd", "CentralAir": "Y", "1stFlrSF": 1028,
-    "2ndFlrSF": 776, "GrLivArea": 1804, "BsmtFullBath": 0, "HalfBath": 1,
-    "KitchenQual": "Gd", "TotRmsAbvGrd": 7, "Functional": "Typ", "Fireplaces": 1,
-    "FireplaceQu": "TA", "GarageFinish": "Fin", "GarageCars": 2, "GarageArea": 442,
-    "PavedDrive": "Y", "ScreenPorch": 0, "SaleCondition": "Normal", "MiscVal": 0,
-    "YrSold": 2010,
+    "MSSubClass": 60, "MSZoning": "RL", "LotArea": 7500, "Neighborhood": "Gilbert",
+    "OverallQual": 7, "OverallCond": 5, "YearBuilt": 1999, "YearRemodAdd": 1999,
+    "Exterior1st": "VinylSd", "ExterQual": "TA", "BsmtQual": "TA",
+    "BsmtExposure": "No", "BsmtFinSF1": 0, "TotalBsmtSF": 994, "HeatingQC": "Gd",
+    "CentralAir": "Y", "1stFlrSF": 1028, "2ndFlrSF": 776, "GrLivArea": 1804,
+    "BsmtFullBath": 0, "FullBath": 2, "HalfBath": 1, "BedroomAbvGr": 3,
+    "KitchenQual": "Gd", "Functional": "Typ", "Fireplaces": 1, "FireplaceQu": "TA",
+    "GarageCars": 2, "GarageArea": 442, "ScreenPorch": 0,
+    "SaleCondition": "Normal", "YrSold": 2010,
 }  # fmt: skip

@@ -49,9 +49,7 @@ def test_mapped_vars_pairs_each_ordinal_feature_with_its_group_mapping(
 ) -> None:
     model = config.model
     mapped = model.mapped_vars
-    assert set(mapped) == set(
-        model.qual_vars + model.exposure_vars + model.finish_vars + model.garage_vars
-    )
+    assert set(mapped) == set(model.qual_vars + model.exposure_vars)
     assert all(mapped[name] == model.qual_mappings for name in model.qual_vars)
     assert mapped[model.exposure_vars[0]] == model.exposure_mappings
 
@@ -100,21 +98,21 @@ def test_text_where_a_mapping_code_belongs_is_rejected(config_text: str) -> None
 
 
 def test_missing_key_is_rejected_by_name(config_text: str) -> None:
-    message = parse_error(replace_once(config_text, "max_iter: 10000\n", ""))
+    message = parse_error(replace_once(config_text, "max_iter: 20000\n", ""))
     assert "'max_iter'" in message
     assert "not found" in message
 
 
 def test_feature_in_a_group_but_not_in_features_is_rejected(config_text: str) -> None:
-    # Given PoolArea added to temporal_vars only
+    # Given PoolArea added to exposure_vars only
     text = replace_once(
         config_text,
-        "temporal_vars:\n  - YearRemodAdd\n",
-        "temporal_vars:\n  - YearRemodAdd\n  - PoolArea\n",
+        "exposure_vars:\n  - BsmtExposure\n",
+        "exposure_vars:\n  - BsmtExposure\n  - PoolArea\n",
     )
     # Then the error names both the group and the feature
     message = parse_error(text)
-    assert "temporal_vars" in message
+    assert "exposure_vars" in message
     assert "PoolArea" in message
 
 
@@ -131,7 +129,11 @@ def test_required_feature_outside_features_is_rejected(config_text: str) -> None
 
 def test_feature_neither_imputed_nor_required_is_rejected(config_text: str) -> None:
     # Given PoolArea added to features but to no imputation list
-    text = replace_once(config_text, "  - YrSold  #", "  - PoolArea\n  - YrSold  #")
+    text = replace_once(
+        config_text,
+        "  - SaleCondition\n  - YrSold\n",
+        "  - SaleCondition\n  - YrSold\n  - PoolArea\n",
+    )
     message = parse_error(text)
     assert "PoolArea" in message
     assert "neither imputed nor in required_features" in message
@@ -140,8 +142,8 @@ def test_feature_neither_imputed_nor_required_is_rejected(config_text: str) -> N
 def test_feature_in_two_imputation_lists_is_rejected(config_text: str) -> None:
     text = replace_once(
         config_text,
-        "numerical_vars_with_na:\n  - LotFrontage\n",
-        "numerical_vars_with_na:\n  - LotFrontage\n  - LotArea\n",
+        "categorical_vars_with_na_missing:\n  - FireplaceQu\n",
+        "categorical_vars_with_na_missing:\n  - FireplaceQu\n  - LotArea\n",
     )
     message = parse_error(text)
     assert "LotArea" in message
@@ -151,10 +153,28 @@ def test_feature_in_two_imputation_lists_is_rejected(config_text: str) -> None:
 def test_required_feature_that_is_also_imputed_is_rejected(config_text: str) -> None:
     text = replace_once(
         config_text,
-        "numerical_vars_with_na:\n  - LotFrontage\n",
-        "numerical_vars_with_na:\n  - LotFrontage\n  - GrLivArea\n",
+        "categorical_vars_with_na_missing:\n  - FireplaceQu\n",
+        "categorical_vars_with_na_missing:\n  - FireplaceQu\n  - GrLivArea\n",
     )
     assert "GrLivArea" in parse_error(text)
+
+
+def test_an_engineered_sum_of_an_unknown_column_is_rejected(config_text: str) -> None:
+    # Given a total that adds a column the model does not read
+    text = replace_once(
+        config_text, "    TotalBsmtSF: 1\n", "    TotalBsmtSF: 1\n    PoolArea: 1\n"
+    )
+    # Then the error names the sum and the column
+    message = parse_error(text)
+    assert "combinations.TotalSF" in message
+    assert "PoolArea" in message
+
+
+def test_a_blend_weight_outside_the_unit_interval_is_rejected(config_text: str) -> None:
+    text = replace_once(
+        config_text, "blend_linear_weight: 0.4\n", "blend_linear_weight: 1.4\n"
+    )
+    assert "blend_linear_weight" in parse_error(text)
 
 
 @pytest.mark.parametrize("test_size", ["0.0", "1.0", "1.5"])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime
 import pandas as pd
 import pytest
 from onnx import TensorProto
@@ -18,6 +19,7 @@ from regression_model.export_onnx import (
     UnsupportedPipelineError,
     export_onnx,
     plan_export,
+    tree_tables,
 )
 from regression_model.onnx_contract import (
     FEATURES_KEY,
@@ -42,15 +44,67 @@ def label_columns(config: AppConfig) -> list[str]:
     return config.model.categorical_vars + list(config.model.mapped_vars)
 
 
-def test_graph_is_valid_onnx_that_older_runtimes_read(
+def test_graph_is_valid_onnx_with_the_opsets_double_trees_need(
     packaged_graph: onnx.ModelProto,
 ) -> None:
     # Given the packaged graph / When it is checked / Then it is valid, IR <= 10,
-    # and uses only the default opset and ai.onnx.ml opset 4
+    # and uses only the default opset and ai.onnx.ml opset 5 (TreeEnsemble)
     onnx.checker.check_model(packaged_graph, full_check=True)
     assert packaged_graph.ir_version == IR_VERSION <= 10
     opsets = {entry.domain: entry.version for entry in packaged_graph.opset_import}
-    assert opsets == {"": 17, "ai.onnx.ml": 4}
+    assert opsets == {"": 21, "ai.onnx.ml": 5}
+
+
+def test_tree_splits_are_lightgbms_thresholds_as_doubles(
+    packaged_graph: onnx.ModelProto, packaged_pipeline: Pipeline
+) -> None:
+    # Given the graph's one TreeEnsemble and the fitted LightGBM model
+    (trees,) = [
+        node for node in packaged_graph.graph.node if node.op_type == "TreeEnsemble"
+    ]
+    attributes = {attribute.name: attribute for attribute in trees.attribute}
+    splits = attributes["nodes_splits"].t
+    lightgbm = packaged_pipeline.named_steps["blend"].named_estimators_["trees"]
+    # Then the split values are a double tensor holding LightGBM's thresholds exactly
+    assert splits.data_type == TensorProto.DOUBLE
+    expected = tree_tables(lightgbm, plan_export(packaged_pipeline).design).splits
+    np.testing.assert_array_equal(onnx.numpy_helper.to_array(splits), expected)
+    assert len(attributes["tree_roots"].ints) == lightgbm.n_estimators
+
+
+def test_onnxruntime_compares_tree_ensemble_splits_in_double_precision() -> None:
+    # Given one split at a threshold that float32 cannot tell from its neighbours
+    threshold = 0.1 + 1e-12
+    node = onnx.helper.make_node(
+        "TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", aggregate_function=1,
+        post_transform=0, n_targets=1, tree_roots=[0], nodes_featureids=[0],
+        nodes_splits=onnx.numpy_helper.from_array(np.array([threshold])),
+        nodes_modes=onnx.numpy_helper.from_array(np.array([0], dtype=np.uint8)),
+        nodes_truenodeids=[0], nodes_trueleafs=[1], nodes_falsenodeids=[1],
+        nodes_falseleafs=[1], leaf_targetids=[0, 0],
+        leaf_weights=onnx.numpy_helper.from_array(np.array([1.0, 2.0])),
+    )  # fmt: skip
+    graph = onnx.helper.make_graph(
+        [node],
+        "one_split",
+        [onnx.helper.make_tensor_value_info("X", TensorProto.DOUBLE, ["N", 1])],
+        [onnx.helper.make_tensor_value_info("Y", TensorProto.DOUBLE, ["N", 1])],
+    )
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=[
+            onnx.helper.make_opsetid("", 21),
+            onnx.helper.make_opsetid("ai.onnx.ml", 5),
+        ],
+        ir_version=IR_VERSION,
+    )
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    # When values at, just above and just below it are scored
+    values = np.array([[threshold], [np.nextafter(threshold, 1.0)], [0.1]])
+    # Then each goes the way a double comparison sends it
+    assert session.run(None, {"X": values})[0].ravel().tolist() == [1.0, 2.0, 1.0]
 
 
 def test_graph_reads_two_typed_inputs_named_row_by_row_in_its_metadata(
@@ -86,12 +140,12 @@ def test_all_label_columns_are_read_through_one_vocabulary(
     nodes = packaged_graph.graph.node
     plan = plan_export(packaged_pipeline)
     (encoder,) = [node for node in nodes if node.op_type == "LabelEncoder"]
-    (gather,) = [node for node in nodes if node.op_type == "Gather"]
+    (gather,) = [node for node in nodes if node.output[0] == "label_values"]
     table = next(
         init for init in packaged_graph.graph.initializer if init.name == gather.input[0]
     )
     # Then one encoder reads the text input (no op copies the strings first) and
-    # the terms table holds, per column, each known text's term and the default
+    # the table holds, per column, each known text's design value and the default
     assert (encoder.domain, list(encoder.input)) == ("ai.onnx.ml", [LABELS_INPUT])
     assert [node.op_type for node in nodes if LABELS_INPUT in node.input] == [
         "LabelEncoder"
@@ -101,13 +155,13 @@ def test_all_label_columns_are_read_through_one_vocabulary(
         for attribute in encoder.attribute
         if attribute.name == "keys_strings"
     )
-    terms = onnx.numpy_helper.to_array(table).reshape(len(plan.label_columns), -1)
-    for row, name in enumerate(plan.label_columns):
-        expected = plan.label_contributions(name)
-        column = dict(zip(vocabulary, terms[row], strict=False))
-        for text, term in expected.codes.items():
-            assert column[text] == term, (name, text)
-        np.testing.assert_equal(terms[row][-1], expected.default)
+    values = onnx.numpy_helper.to_array(table).reshape(len(plan.labels), -1)
+    for row, name in enumerate(plan.labels):
+        expected = plan.label_codes[name]
+        column = dict(zip(vocabulary, values[row], strict=False))
+        for text, value in expected.codes.items():
+            np.testing.assert_equal(column[text], value, err_msg=f"{name} {text}")
+        np.testing.assert_equal(values[row][-1], expected.default)
 
 
 def test_unseen_label_gets_the_code_of_its_rare_bucket(
@@ -115,7 +169,7 @@ def test_unseen_label_gets_the_code_of_its_rare_bucket(
 ) -> None:
     # Given the fitted rare-label grouper and encoder
     grouper = packaged_pipeline.named_steps["rare_label_grouper"]
-    encoder = packaged_pipeline.named_steps["categorical_encoder"]
+    encoder = packaged_pipeline.named_steps["mean_encoder"]
     # When the plan is read off the pipeline
     plan = plan_export(packaged_pipeline)
     # Then an unseen label's code is the rare bucket's (or the fallback label's)
@@ -178,7 +232,7 @@ def test_export_is_byte_for_byte_reproducible(
 def test_a_step_the_exporter_does_not_translate_is_refused(
     packaged_pipeline: Pipeline,
 ) -> None:
-    # Given the fitted pipeline with its Lasso swapped for another model
+    # Given the fitted pipeline with its blend swapped for another model
     swapped = Pipeline([*packaged_pipeline.steps[:-1], ("ridge", Ridge())])
     # When / Then it is refused, naming the steps, instead of exported wrongly
     with pytest.raises(UnsupportedPipelineError, match="Ridge"):
@@ -187,7 +241,9 @@ def test_a_step_the_exporter_does_not_translate_is_refused(
 
 def test_a_missing_step_is_refused(packaged_pipeline: Pipeline) -> None:
     steps = [
-        (name, step) for name, step in packaged_pipeline.steps if name != "binarizer"
+        (name, step)
+        for name, step in packaged_pipeline.steps
+        if name != "rare_label_grouper"
     ]
-    with pytest.raises(UnsupportedPipelineError, match="SklearnTransformerWrapper"):
+    with pytest.raises(UnsupportedPipelineError, match="RareLabelGrouper"):
         plan_export(Pipeline(steps))

@@ -45,7 +45,7 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("2ndFlrSF", -0.5, "greater than or equal to 0"),
     ("GrLivArea", 0, "greater than or equal to 1"),
     ("1stFlrSF", 0, "greater than or equal to 1"),
-    ("LotFrontage", 0.0, "greater than or equal to 1"),
+    ("TotalBsmtSF", -1.0, "greater than or equal to 0"),
     ("GrLivArea", 5e-324, "greater than or equal to 1"),
     ("LotArea", 0.5, "greater than or equal to 1"),
     ("Neighborhood", "Nowhere", "Input should be"),
@@ -58,7 +58,7 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("MSSubClass", True, "a boolean is not a number"),
     ("CentralAir", True, "Input should be 'N' or 'Y'"),
     ("LotArea", float("inf"), "finite number"),
-    ("MiscVal", float("-inf"), "finite number"),
+    ("TotalBsmtSF", float("-inf"), "finite number"),
     ("GarageCars", float("inf"), "finite number"),
     ("Exterior1st", "x" * (MAX_LABEL_LENGTH + 8), "characters long"),
     ("GrLivArea", "1" * (MAX_LABEL_LENGTH + 1), "is not a number"),
@@ -180,14 +180,14 @@ def test_missing_optional_fields_are_listed_as_imputed(
     # Given a row with one field absent, one "NA", one NaN and one empty text
     row = {**EXAMPLE_HOUSE, "FireplaceQu": "NA", "GarageCars": float("nan")}
     row["MSZoning"] = ""
-    del row["LotFrontage"]
+    del row["TotalBsmtSF"]
     # When validated, Then it is clean and those fields, in feature order, are imputed
     result = validate([row])
     assert result.errors == []
     expected = [
         name
         for name in config.model.features
-        if name in {"FireplaceQu", "GarageCars", "MSZoning", "LotFrontage"}
+        if name in {"FireplaceQu", "GarageCars", "MSZoning", "TotalBsmtSF"}
     ]
     assert result.imputed == [expected]
 
