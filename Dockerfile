@@ -17,7 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 10001 api
 WORKDIR /srv
 
-COPY requirements/runtime.txt requirements/runtime.txt
+COPY requirements/serving.txt requirements/serving.txt
 COPY house_prices_api/requirements.txt house_prices_api/requirements-model.txt house_prices_api/
 RUN pip install --no-cache-dir -r house_prices_api/requirements.txt
 

@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     scorer_backend: ScorerBackend = Field(
         "onnx",
         description="'onnx' (default: the exported graph, no pickle, no pandas) or "
-        "'pipeline' (the fitted scikit-learn pipeline, the reference).",
+        "'pipeline' (the fitted scikit-learn pipeline, the reference; it needs the "
+        "model's training libraries, requirements/runtime.txt, which the service's "
+        "own environment does not install).",
     )
 
     metrics: bool = Field(
