@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from regression_model.config.core import AppConfig, GateConfig, ModelConfig
+from regression_model.intervals import IntervalCalibration, log_interval
 from regression_model.model_selection import (
     SELECTION_FILE,
     baseline_pipeline,
@@ -158,25 +160,48 @@ def selection_figures(config: ModelConfig, path: Path = SELECTION_FILE) -> dict[
     }
 
 
-def model_test_figures(config: AppConfig, train: pd.DataFrame) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OutOfFold:
+    """The configured model's cross-validation on ``train.csv``.
+
+    Computed once: the model tests judge it and the intervals calibrate on it.
+    """
+
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    scores: list[float]
+    log_price: np.ndarray
+    predicted: np.ndarray
+    models: list[Pipeline]
+
+
+def model_out_of_fold(config: ModelConfig, train: pd.DataFrame) -> OutOfFold:
+    """Fold RMSLEs and out-of-fold log prices of the configured pipeline."""
+    features = train.drop(columns=[config.target])
+    log_price = np.log(train[config.target].to_numpy(dtype=np.float64))
+    folds = cv_folds(len(train), config.cv_splits, config.cv_repeats, config.random_state)
+    scores, predicted, models = out_of_fold(
+        lambda: build_pipeline(config), features, log_price, folds
+    )
+    return OutOfFold(folds, scores, log_price, predicted, models)
+
+
+def model_test_figures(
+    config: AppConfig, train: pd.DataFrame, oof: OutOfFold
+) -> dict[str, Any]:
     """Every figure the model tests judge, from ``train.csv`` only."""
     model = config.model
     features = train.drop(columns=[model.target])
-    log_price = np.log(train[model.target].to_numpy(dtype=np.float64))
-    folds = cv_folds(len(train), model.cv_splits, model.cv_repeats, model.random_state)
-    scores, predicted, models = out_of_fold(
-        lambda: build_pipeline(model), features, log_price, folds
-    )
+    log_price, folds = oof.log_price, oof.folds
     baseline, _, _ = out_of_fold(baseline_pipeline, features, log_price, folds)
     median, _, _ = out_of_fold(median_predictor, features, log_price, folds)
-    error = predicted - log_price
+    error = oof.predicted - log_price
     return {
         "cv": {
             "splits": model.cv_splits,
             "repeats": model.cv_repeats,
             "model": {
-                "mean": float(np.mean(scores)),
-                "std": float(np.std(scores, ddof=1)),
+                "mean": float(np.mean(oof.scores)),
+                "std": float(np.std(oof.scores, ddof=1)),
             },
             "baseline_3_features": {"mean": float(np.mean(baseline))},
             "median": {"mean": float(np.mean(median))},
@@ -184,7 +209,7 @@ def model_test_figures(config: AppConfig, train: pd.DataFrame) -> dict[str, Any]
         "slices": slice_figures(train, error, log_price, config.gate.min_slice_rows),
         "staleness": staleness(model, train),
         "permutation_importance": permutation_importance(
-            models,
+            oof.models,
             features=features,
             log_price=log_price,
             folds=folds,
@@ -192,6 +217,50 @@ def model_test_figures(config: AppConfig, train: pd.DataFrame) -> dict[str, Any]
             seed=model.random_state,
         ),
         "selection": selection_figures(model),
+    }
+
+
+def interval_figures(
+    calibration: IntervalCalibration,
+    frame: pd.DataFrame,
+    predicted_log_price: np.ndarray,
+    log_price: np.ndarray,
+    min_rows: int,
+) -> dict[str, Any]:
+    """Held-out interval coverage and width, overall and per slice.
+
+    Slices are neighbourhoods and quintiles of the actual price with at
+    least ``min_rows`` rows; width is relative to the predicted price.
+    """
+    low, high = log_interval(calibration, predicted_log_price)
+    covered = (low <= log_price) & (log_price <= high)
+    relative_width = np.exp(high - predicted_log_price) - np.exp(
+        low - predicted_log_price
+    )
+    groups = {
+        "Neighborhood": frame["Neighborhood"].astype(str).to_numpy(),
+        "PriceQuintile": (pd.qcut(log_price, PRICE_QUINTILES, labels=False) + 1)
+        .astype(int)
+        .astype(str),
+    }
+    slices: dict[str, dict[str, dict[str, float]]] = {}
+    for column, labels in groups.items():
+        slices[column] = {}
+        for label in sorted(set(labels)):
+            mask = labels == label
+            if mask.sum() >= min_rows:
+                slices[column][label] = {
+                    "rows": int(mask.sum()),
+                    "coverage": float(covered[mask].mean()),
+                    "mean_relative_width": float(relative_width[mask].mean()),
+                }
+    return {
+        "nominal": calibration.coverage,
+        "rows": len(covered),
+        "coverage": float(covered.mean()),
+        "mean_width": float(np.mean(np.exp(high) - np.exp(low))),
+        "mean_relative_width": float(relative_width.mean()),
+        "slices": slices,
     }
 
 
@@ -263,6 +332,27 @@ def _evidence_problems(figures: dict[str, Any], gate: GateConfig) -> list[str]:
     return problems
 
 
+def _interval_problems(figures: dict[str, Any], gate: GateConfig) -> list[str]:
+    intervals = figures.get("intervals")
+    if intervals is None:
+        return []
+    problems = []
+    gap = intervals["coverage"] - intervals["nominal"]
+    if not abs(gap) <= gate.max_interval_coverage_gap:
+        problems.append(
+            f"held-out interval coverage {intervals['coverage']:.3f} is "
+            f"{gap:+.3f} from nominal {intervals['nominal']}"
+        )
+    for column, slices in intervals["slices"].items():
+        for label, figure in slices.items():
+            if not figure["coverage"] >= gate.min_slice_interval_coverage:
+                problems.append(
+                    f"{column}={label}: interval coverage {figure['coverage']:.3f} "
+                    f"< {gate.min_slice_interval_coverage}"
+                )
+    return problems
+
+
 def quality_problems(figures: dict[str, Any], gate: GateConfig) -> list[str]:
     """Every model test that fails, in words; empty when the model may ship.
 
@@ -274,6 +364,7 @@ def quality_problems(figures: dict[str, Any], gate: GateConfig) -> list[str]:
         problems.append("a model-test figure is NaN or infinite")
     return [
         *problems,
+        *_interval_problems(figures, gate),
         *_cv_problems(figures, gate),
         *_slice_problems(figures, gate),
         *_evidence_problems(figures, gate),

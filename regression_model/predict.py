@@ -8,11 +8,13 @@ on first use (not at import) and only after its hashes are verified.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
+from regression_model.intervals import IntervalCalibration, log_interval
 from regression_model.model import LoadedModel, load_model
 from regression_model.processing.validation import (
     ROW_LEVEL,
@@ -42,12 +44,19 @@ class ImputedFields(TypedDict):
 
 
 class PredictionResult(TypedDict):
-    """What ``make_prediction`` returns."""
+    """What ``make_prediction`` returns.
+
+    ``intervals`` (one ``[low, high]`` in dollars per priced row, ``None``
+    elsewhere) and their nominal ``interval_coverage`` are present when the
+    model carries an interval calibration.
+    """
 
     predictions: list[float | None]
     version: str
     errors: list[RowError]
     imputed: list[ImputedFields]
+    intervals: NotRequired[list[list[float] | None]]
+    interval_coverage: NotRequired[float]
 
 
 def make_prediction(
@@ -75,9 +84,11 @@ def make_prediction(
     predictions: list[float | None] = [None] * len(rows)
     errors = validated.errors
     valid = validated.valid_indices
+    log_prices = np.empty(0)
     if valid:
+        log_prices = _log_prices(scorer, validated)
         with np.errstate(over="ignore"):
-            prices = np.exp(_log_prices(scorer, validated))
+            prices = np.exp(log_prices)
         finite = np.isfinite(prices)
         if len(valid) == len(rows) and finite.all():
             predictions = prices.tolist()
@@ -88,9 +99,31 @@ def make_prediction(
         for index, fields in enumerate(validated.imputed)
         if fields and predictions[index] is not None
     ]
-    return PredictionResult(
+    result = PredictionResult(
         predictions=predictions, version=version, errors=errors, imputed=imputed
     )
+    calibration = model.metadata.intervals
+    if calibration is not None:
+        result["intervals"] = _intervals(calibration, predictions, valid, log_prices)
+        result["interval_coverage"] = calibration.coverage
+    return result
+
+
+def _intervals(
+    calibration: IntervalCalibration,
+    predictions: list[float | None],
+    valid: list[int],
+    log_prices: np.ndarray,
+) -> list[list[float] | None]:
+    """Each priced row's ``[low, high]`` in dollars, from one vectorised lookup."""
+    slots: list[list[float] | None] = [None] * len(predictions)
+    low, high = log_interval(calibration, log_prices)
+    with np.errstate(over="ignore"):
+        bounds = np.exp(np.column_stack((low, high))).tolist()
+    for index, bound in zip(valid, bounds, strict=True):
+        if predictions[index] is not None and math.isfinite(bound[1]):
+            slots[index] = bound
+    return slots
 
 
 def _log_prices(scorer: Scorer, validated: ValidatedRows) -> np.ndarray:

@@ -29,9 +29,15 @@ from regression_model.config.core import (
     load_config,
     package_version,
 )
-from regression_model.evaluation import model_test_figures, quality_problems
+from regression_model.evaluation import (
+    interval_figures,
+    model_out_of_fold,
+    model_test_figures,
+    quality_problems,
+)
 from regression_model.export_onnx import export_onnx
 from regression_model.hashing import file_sha256
+from regression_model.intervals import calibrate_intervals
 from regression_model.onnx_parity import OnnxParityError, check_onnx_parity
 from regression_model.pipeline import build_pipeline
 from regression_model.processing.artifacts import (
@@ -135,12 +141,26 @@ def run_training(
         )
     train = load_dataset(config.app.training_data_file, dataset_dir)
     test = load_dataset(config.app.test_data_file, dataset_dir)
-    figures = model_test_figures(config, train)
+    oof = model_out_of_fold(config.model, train)
+    figures = model_test_figures(config, train, oof)
+    intervals = calibrate_intervals(
+        oof.predicted,
+        oof.log_price,
+        coverage=config.model.interval_coverage,
+        bands=config.model.interval_price_bands,
+    )
     pipeline = fit_pipeline(config, train)
     target = config.model.target
-    predicted = np.exp(pipeline.predict(test.drop(columns=[target])))
-    metrics = price_metrics(test[target], predicted)
+    predicted_log = pipeline.predict(test.drop(columns=[target]))
+    metrics = price_metrics(test[target], np.exp(predicted_log))
     figures["test"] = metrics.model_dump()
+    figures["intervals"] = interval_figures(
+        intervals,
+        test,
+        predicted_log,
+        np.log(test[target].to_numpy(dtype=np.float64)),
+        config.gate.min_slice_rows,
+    )
     problems = quality_problems(figures, config.gate)
     if problems:
         raise ModelQualityError("the model was not saved: " + "; ".join(problems[:10]))
@@ -165,6 +185,7 @@ def run_training(
         training_fingerprint=training_fingerprint(dataset_dir),
         metrics=MetricsRecord(test=metrics),
         model_tests=ModelTests(figures=figures, thresholds=config.gate),
+        intervals=intervals,
     )
     paths = ArtifactPaths.for_version(config.app.pipeline_save_file, version, output_dir)
     recorded = save_pipeline(pipeline, metadata, paths)
@@ -254,6 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"model v{recorded.version} held-out: RMSE {metrics.rmse:,.0f}  "
         f"RMSLE {metrics.rmsle:.4f}  MAE {metrics.mae:,.0f}  R2 {metrics.r2:.4f}"
+    )
+    coverage = recorded.model_tests.figures["intervals"]
+    print(
+        f"model v{recorded.version} {coverage['nominal']:.0%} intervals on held-out "
+        f"rows: coverage {coverage['coverage']:.3f}, mean width "
+        f"{coverage['mean_width']:,.0f} ({coverage['mean_relative_width']:.1%} of "
+        "the price)"
     )
     print(f"artifact sha256 {recorded.artifact_sha256} in {args.output_dir}")
     parity = recorded.onnx_parity

@@ -135,3 +135,38 @@ def test_a_nan_held_out_rmsle_fails_the_gate(
     problems = quality_problems(broken, config.gate)
     assert "a model-test figure is NaN or infinite" in problems
     assert any("held-out RMSLE nan" in problem for problem in problems)
+
+
+def test_held_out_interval_coverage_is_within_the_band_of_nominal(
+    figures: dict[str, Any], config: AppConfig
+) -> None:
+    intervals = figures["intervals"]
+    assert intervals["nominal"] == config.model.interval_coverage
+    gap = intervals["coverage"] - intervals["nominal"]
+    assert abs(gap) <= config.gate.max_interval_coverage_gap, intervals["coverage"]
+
+
+@pytest.mark.parametrize("column", ["Neighborhood", "PriceQuintile"])
+def test_no_slice_falls_below_the_interval_coverage_floor(
+    figures: dict[str, Any], config: AppConfig, column: str
+) -> None:
+    slices = figures["intervals"]["slices"][column]
+    assert slices, f"no {column} slice has {config.gate.min_slice_rows} rows"
+    under = {
+        label: s["coverage"]
+        for label, s in slices.items()
+        if not s["coverage"] >= config.gate.min_slice_interval_coverage
+    }
+    assert not under, under
+
+
+def test_interval_coverage_outside_the_band_fails_the_gate(
+    figures: dict[str, Any], config: AppConfig
+) -> None:
+    # Given the recorded figures with held-out coverage 5 points under nominal
+    intervals = {**figures["intervals"]}
+    intervals["coverage"] = intervals["nominal"] - 0.05
+    # When the gate judges them
+    problems = quality_problems({**figures, "intervals": intervals}, config.gate)
+    # Then the drift is named
+    assert any("interval coverage" in problem for problem in problems), problems

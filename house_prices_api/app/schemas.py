@@ -102,6 +102,19 @@ class PredictionResponse(BaseModel):
     version: str = Field(description="The model version that made the predictions")
     errors: list[RowError]
     imputed: list[ImputedFields]
+    intervals: list[list[float] | None] | None = Field(
+        None,
+        description="One [low, high] price range in dollars per row, null where the "
+        "row has no price: a conformal prediction interval that holds the sale price "
+        "with probability interval_coverage (calibrated on out-of-fold errors, wider "
+        "where the model prices less surely). Absent if the model has no calibration.",
+        examples=[[[163842.5, 224730.1], None]],
+    )
+    interval_coverage: float | None = Field(
+        None,
+        description="The intervals' nominal coverage, e.g. 0.9; present with intervals",
+        examples=[0.9],
+    )
 
 
 class HealthResponse(BaseModel):

@@ -97,3 +97,27 @@ def test_larger_batches_are_priced_in_the_thread_pool(
     # Then it ran on the event loop's thread only if it was tiny
     assert response.status_code == 200
     assert (seen != loop_thread) is off_loop
+
+
+def test_priced_rows_get_an_interval_and_bad_rows_none(
+    client: TestClient, example_row: dict[str, Any]
+) -> None:
+    # Given a priced row and a bad one
+    rows = [example_row, {**example_row, "GrLivArea": 0}]
+    # When they are priced over HTTP
+    body = client.post(PREDICT, json={"inputs": rows}).json()
+    # Then the priced row's interval holds its price, the bad row has none
+    low, high = body["intervals"][0]
+    assert low < body["predictions"][0] < high
+    assert body["intervals"][1] is None
+    assert body["interval_coverage"] == pytest.approx(0.9)
+
+
+def test_the_openapi_document_describes_the_optional_interval_fields(
+    client: TestClient,
+) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    response = schema["PredictionResponse"]
+    assert {"intervals", "interval_coverage"} <= response["properties"].keys()
+    assert not {"intervals", "interval_coverage"} & set(response["required"])
+    assert response["properties"]["intervals"]["examples"]

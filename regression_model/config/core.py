@@ -54,6 +54,8 @@ CONFIG_SCHEMA = sy.Map(
         "trees_reg_lambda": sy.Float(),
         "cv_splits": sy.Int(),
         "cv_repeats": sy.Int(),
+        "interval_coverage": sy.Float(),
+        "interval_price_bands": sy.Int(),
         "features": _NAMES,
         "required_features": _NAMES,
         "categorical_vars_with_na_missing": _NAMES,
@@ -79,6 +81,8 @@ CONFIG_SCHEMA = sy.Map(
         "max_staleness_rmsle": sy.Float(),
         "min_feature_importance": sy.Float(),
         "max_cv_std_from_best": sy.Float(),
+        "max_interval_coverage_gap": sy.Float(),
+        "min_slice_interval_coverage": sy.Float(),
     }
 )
 
@@ -118,6 +122,8 @@ class ModelConfig(_Frozen):
     trees_reg_lambda: float
     cv_splits: int
     cv_repeats: int
+    interval_coverage: float
+    interval_price_bands: int
     features: list[str]
     required_features: list[str]
     categorical_vars_with_na_missing: list[str]
@@ -207,6 +213,8 @@ class GateConfig(_Frozen):
     max_staleness_rmsle: float
     min_feature_importance: float
     max_cv_std_from_best: float
+    max_interval_coverage_gap: float
+    min_slice_interval_coverage: float
 
 
 class AppConfig(_Frozen):

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from regression_model.config.core import TRAINED_MODEL_DIR, GateConfig, ModelConfig
 from regression_model.hashing import file_sha256
+from regression_model.intervals import IntervalCalibration
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -102,6 +103,7 @@ class ModelMetadata(_Record):
     training_fingerprint: str
     metrics: MetricsRecord
     model_tests: ModelTests | None = None
+    intervals: IntervalCalibration | None = None
     artifact_sha256: str | None = None
     onnx_sha256: str | None = None
     onnx_parity: ParityReport | None = None
