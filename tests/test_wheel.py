@@ -3,7 +3,8 @@
 Builds the wheel from this checkout, installs it into a fresh virtual
 environment on each supported Python this machine has (3.11, 3.12, 3.13;
 one that is not found skips, saying where it was looked for), with the
-pinned runtime requirements, and predicts from a directory outside the
+serving pins only (what scoring through the graph needs: no pandas,
+scikit-learn or LightGBM), and predicts from a directory outside the
 repository, so only the installed copy can be imported. Its prices must
 equal the checkout's within 1e-9 relative: same prices on any machine and
 Python is the promise (same bytes only on the same machine class).
@@ -88,7 +89,7 @@ def installed_python(
     request: pytest.FixtureRequest, wheel: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A fresh virtual environment on one supported Python, with the wheel and the
-    pinned runtime requirements: its interpreter."""
+    serving pins: its interpreter."""
     version: str = request.param
     base = find_python(version)
     if base is None:
@@ -96,7 +97,7 @@ def installed_python(
     venv = tmp_path_factory.mktemp(f"venv-py{version}")
     run([str(base), "-m", "venv", str(venv)], venv)
     python = venv / "bin" / "python"
-    requirements = REPO_ROOT / "requirements" / "runtime.txt"
+    requirements = REPO_ROOT / "requirements" / "serving.txt"
     run(
         [
             str(python),
