@@ -1,0 +1,1 @@
+"""The research notebooks (jupytext percent-format ``.py`` files) and their runner."""
