@@ -1,11 +1,15 @@
 """Scoring partitioned Parquet on a Dask cluster, one task per partition.
 
-A partition is one row group of one input file. Each task runs the same
-chunk scoring as the single-process run (``files.ResultLayout`` with a
-``TableScorer``) and writes its own output file, ``part-NNNNNN.parquet``,
-into a temporary directory that is renamed to the output at the end; the
-driver only plans partitions and counts rows. Workers load the model from
-their own installed package (the wheel with the ``[batch]`` extra).
+A partition is one row group of one input file, so parallelism comes from
+the input's row groups: several per worker keep every worker busy (a file
+written with ``row_group_size`` of about 100,000 rows gives a hundred
+partitions per ten million rows). Each task reads its row group in bounded
+batches, runs the same chunk scoring as the single-process run
+(``files.ResultLayout`` with a ``TableScorer``) and writes its own output
+file, ``part-NNNNNN.parquet``, into a temporary directory that is renamed to
+the output at the end; the driver only plans partitions and counts rows.
+Workers load the model from their own installed package (the wheel with the
+``[batch]`` extra).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from regression_model.batch.sources import (
     InputError,
     model_columns,
     open_input,
+    parquet_file,
 )
 from regression_model.batch.table import TableScorer
 
@@ -66,7 +71,7 @@ def score_partition(
     partition: Partition, layout: ResultLayout, directory: Path, chunk_rows: int
 ) -> tuple[int, int]:
     """Score one partition into ``directory``; returns (rows, rows with errors)."""
-    parquet = pq.ParquetFile(partition.path)
+    parquet = parquet_file(partition.path)
     wanted = model_columns()
     names = [name for name in parquet.schema_arrow.names if name in wanted]
     scorer = _worker_scorer()

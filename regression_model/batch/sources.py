@@ -34,6 +34,9 @@ SUFFIXES: dict[str, Format] = {
 }
 CHUNK_BYTES = 8 << 20
 CHUNK_ROWS = 65_536
+# Parquet column chunks are read through a buffer of this size, page by page,
+# so a large row group is never held whole: memory follows the chunk, not the file.
+READ_BUFFER_BYTES = 1 << 20
 ID_COLUMN = "Id"
 
 
@@ -223,11 +226,16 @@ def _csv_chunks(source: InputFile) -> Iterator[Chunk]:
             yield Chunk(empty, True, raw.bytes_read, np.empty(0, np.int64), rest)
 
 
+def parquet_file(path: Path) -> pq.ParquetFile:
+    """``path`` opened for streaming reads (buffered column chunks, no pre-buffering)."""
+    return pq.ParquetFile(path, buffer_size=READ_BUFFER_BYTES, pre_buffer=False)
+
+
 def _parquet_chunks(source: InputFile, rows: int) -> Iterator[Chunk]:
     wanted = model_columns()
     done = 0
     for part in source.parts:
-        parquet = pq.ParquetFile(part)
+        parquet = parquet_file(part)
         names = [n for n in parquet.schema_arrow.names if n in wanted]
         for batch in parquet.iter_batches(batch_size=rows, columns=names):
             done += batch.num_rows

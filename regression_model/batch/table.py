@@ -64,6 +64,20 @@ class Outcome:
         )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A table ready for the graph: its feed, the rows the feed holds, what is known.
+
+    ``feed`` holds the graph's inputs for ``rows`` (in order); ``errors`` the
+    rows refused so far, by row; ``missing`` each row's imputed features.
+    """
+
+    feed: dict[str, np.ndarray]
+    rows: np.ndarray
+    errors: dict[int, list[tuple[str, str]]]
+    missing: np.ndarray
+
+
 class TableScorer:
     """Scores Arrow tables with one loaded model (the exported graph).
 
@@ -91,6 +105,29 @@ class TableScorer:
 
     def score(self, table: pa.Table, *, text_cells: bool = False) -> Outcome:
         """Every row's outcome; ``text_cells``: number fields hold CSV text."""
+        prepared = self.prepare(table, text_cells=text_cells)
+        errors, missing, rows = prepared.errors, prepared.missing, prepared.rows
+        prices = np.full(table.num_rows, np.nan)
+        if rows.size:
+            with np.errstate(over="ignore"):
+                priced = np.exp(self.scorer.score_columns(prepared.feed))
+            for row in rows[~np.isfinite(priced)].tolist():
+                errors.setdefault(row, []).append((ROW_LEVEL, UNPRICEABLE_MESSAGE))
+            prices[rows] = priced
+        prices[list(errors)] = np.nan
+        missing[list(errors)] = False
+        return Outcome(
+            prices=prices,
+            errors=_errors_array(errors, table.num_rows),
+            imputed=_imputed_array(missing, self.features),
+        )
+
+    def prepare(self, table: pa.Table, *, text_cells: bool = False) -> Prepared:
+        """Everything ``score`` does before the graph runs: checks, errors, the feed.
+
+        Public so that the graph's share of a run can be measured on the very
+        feed ``score`` gives it (``scorer.score_columns(prepared.feed)``).
+        """
         size = table.num_rows
         clean, undecided = self._checked(table, text_cells=text_cells)
         errors: dict[int, list[tuple[str, str]]] = {}
@@ -109,20 +146,7 @@ class TableScorer:
             table, slow_rows, text_cells, errors, missing
         )
         feed, rows = self._feed(clean, fast_rows, slow_valid, slow_feed)
-        prices = np.full(size, np.nan)
-        if rows.size:
-            with np.errstate(over="ignore"):
-                priced = np.exp(self.scorer.score_columns(feed))
-            for row in rows[~np.isfinite(priced)].tolist():
-                errors.setdefault(row, []).append((ROW_LEVEL, UNPRICEABLE_MESSAGE))
-            prices[rows] = priced
-        prices[list(errors)] = np.nan
-        missing[list(errors)] = False
-        return Outcome(
-            prices=prices,
-            errors=_errors_array(errors, size),
-            imputed=_imputed_array(missing, self.features),
-        )
+        return Prepared(feed=feed, rows=rows, errors=errors, missing=missing)
 
     def _checked(
         self, table: pa.Table, *, text_cells: bool
