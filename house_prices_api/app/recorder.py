@@ -1,8 +1,11 @@
 """What each answered batch leaves behind: its metrics and its rows in the prediction log.
 
-The request path only counts its rows and hands the batch over
+The request path only counts its rows and appends the batch to a list
 (``submit``); one thread per worker does the rest: per-field counts,
-the price histogram and the log's batched inserts. The hand-over is
+the price histogram and the log's batched inserts. That thread shares the
+GIL with the event loop, so it wakes rarely (every ``FLUSH_INTERVAL_S``,
+or once ``BATCH_ROWS`` rows wait) and takes everything waiting at once:
+waking it per request cost more than its work. The hand-over is
 bounded in rows, not requests (``PREDICTION_LOG_QUEUE_ROWS``): a batch
 that does not fit is dropped and counted, so a slow or absent database
 never grows memory. A failing insert keeps its rows (up to the same bound)
@@ -12,12 +15,11 @@ counted. ``close`` (the lifespan's end, on SIGTERM) writes what is left.
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,15 +28,17 @@ from loguru import logger
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.log_store import insert_rows
+from app.log_store import LoggedRow, LogWriter
 from app.metrics import ServiceMetrics
 from app.training_snapshot import MISSING, TrainingSnapshot, fold
 from regression_model import HouseFeatures, PredictionResult
 
-BATCH_ROWS = 500
+BATCH_ROWS = 1000
 FLUSH_INTERVAL_S = 0.5
 MAX_BACKOFF_S = 30.0
 WARN_INTERVAL_S = 60.0
+# Raw labels remembered per field with their verdict (seen or not), at most.
+LABEL_MEMO_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,7 @@ def accepted_names() -> frozenset[str]:
 
 
 class PredictionRecorder:
-    """Records answered batches off the request path: one queue, one thread."""
+    """Records answered batches off the request path: one list, one thread."""
 
     def __init__(
         self,
@@ -103,12 +107,15 @@ class PredictionRecorder:
         self.max_rows = max_rows
         self.sample_rate = sample_rate
         self._names = accepted_names()
-        self._queue: queue.SimpleQueue[Answered | FlushRequest | Stop] = (
-            queue.SimpleQueue()
-        )
+        self._writer = LogWriter(engine) if engine is not None else None
         self._lock = threading.Lock()
+        self._waiting: list[Answered | FlushRequest | Stop] = []
         self._queued_rows = 0
-        self._pending: list[dict[str, Any]] = []
+        self._wake = threading.Event()
+        # Woken before the queue can fill, however small PREDICTION_LOG_QUEUE_ROWS is.
+        self._wake_rows = min(BATCH_ROWS, max(1, max_rows // 2))
+        self._pending: list[LoggedRow] = []
+        self._unseen_memo: dict[tuple[str, type, Any], bool] = {}
         self._retry_at = 0.0
         self._backoff = 0.0
         self._warn_full = RateLimitedWarning()
@@ -135,29 +142,37 @@ class PredictionRecorder:
         if self.metrics is None and not logged:
             return
         size = len(rows)
+        item = Answered(request_id, datetime.now(UTC), rows, result, logged)
         with self._lock:
             fits = self._queued_rows + size <= self.max_rows
             if fits:
                 self._queued_rows += size
+                self._waiting.append(item)
+            full = self._queued_rows >= self._wake_rows
+        if full:
+            self._wake.set()
         if not fits:
             if logged:
                 self._drop(size, "queue_full")
             self._warn_full("prediction log queue is full; a batch was not recorded")
-            return
-        self._queue.put(Answered(request_id, datetime.now(UTC), rows, result, logged))
 
     def flush(self, timeout: float) -> bool:
         """Write what is queued now; False if that did not finish within ``timeout``."""
         request = FlushRequest()
-        self._queue.put(request)
+        self._hand_over(request)
         return request.done.wait(timeout)
 
     def close(self, timeout: float) -> None:
         """Write what is left and stop the thread, waiting at most ``timeout`` seconds."""
-        self._queue.put(Stop())
+        self._hand_over(Stop())
         self._thread.join(timeout)
         if self._thread.is_alive():
             logger.warning("prediction log: writer still busy after {} s", timeout)
+
+    def _hand_over(self, item: FlushRequest | Stop) -> None:
+        with self._lock:
+            self._waiting.append(item)
+        self._wake.set()
 
     def _rows_counter(self) -> Callable[[int, int], None]:
         if self.metrics is None:
@@ -175,59 +190,93 @@ class PredictionRecorder:
 
     def _run(self) -> None:
         while True:
-            try:
-                item = self._queue.get(timeout=FLUSH_INTERVAL_S)
-            except queue.Empty:
-                self._write()
-                continue
-            if isinstance(item, Stop):
-                self._write(now=True, last=True)
-                return
-            if isinstance(item, FlushRequest):
+            self._wake.wait(FLUSH_INTERVAL_S)
+            self._wake.clear()
+            with self._lock:
+                items, self._waiting = self._waiting, []
+                self._queued_rows -= sum(
+                    len(item.rows) for item in items if isinstance(item, Answered)
+                )
+            answered: list[Answered] = []
+            for item in items:
+                if isinstance(item, Answered):
+                    answered.append(item)
+                    continue
+                self._record(answered)
+                answered = []
+                if isinstance(item, Stop):
+                    self._write(now=True, last=True)
+                    return
                 self._write(now=True)
                 item.done.set()
-                continue
-            with self._lock:
-                self._queued_rows -= len(item.rows)
+            self._record(answered)
+            self._write()
+            self._trim()
+
+    def _record(self, items: Sequence[Answered]) -> None:
+        if self.metrics is not None and items:
             try:
-                self._record(item)
+                self._count_fields(items)
             except Exception:
-                logger.exception("prediction recorder: a batch could not be recorded")
-            if len(self._pending) >= BATCH_ROWS:
-                self._write()
+                logger.exception("prediction recorder: batches could not be counted")
+        for item in items:
+            if item.logged:
+                try:
+                    self._pending.extend(self._log_rows(item))
+                except Exception:
+                    logger.exception("prediction recorder: a batch could not be logged")
 
-    def _record(self, item: Answered) -> None:
-        if self.metrics is not None:
-            self._count_fields(item)
-        if item.logged:
-            self._pending.extend(self._log_rows(item))
-
-    def _count_fields(self, item: Answered) -> None:
+    def _count_fields(self, items: Iterable[Answered]) -> None:
+        """Every field count of ``items`` added up first, then one ``inc`` per label."""
         metrics = self.metrics
         assert metrics is not None
-        result = item.result
-        for name, count in Counter(error["field"] for error in result["errors"]).items():
+        errors: Counter[str] = Counter()
+        imputed: Counter[str] = Counter()
+        unseen: Counter[str] = Counter()
+        for item in items:
+            result = item.result
+            errors.update(error["field"] for error in result["errors"])
+            imputed.update(
+                name for entry in result["imputed"] for name in entry["fields"]
+            )
+            for row, price in zip(item.rows, result["predictions"], strict=False):
+                if price is not None:
+                    metrics.predicted_price.observe(price)
+                    unseen.update(self._unseen_labels(row))
+        for name, count in errors.items():
             metrics.row_errors.labels(name).inc(count)
-        imputed = Counter(name for entry in result["imputed"] for name in entry["fields"])
         for name, count in imputed.items():
             metrics.imputed.labels(name).inc(count)
-        unseen: Counter[str] = Counter()
-        seen_labels = self.snapshot.seen_labels
-        for row, price in zip(item.rows, result["predictions"], strict=False):
-            if price is None:
-                continue
-            metrics.predicted_price.observe(price)
-            for name, seen in seen_labels.items():
-                value = row.get(name)
-                if value is None:
-                    continue
-                folded = fold(value)
-                if folded not in seen and folded not in MISSING:
-                    unseen[name] += 1
         for name, count in unseen.items():
             metrics.unseen_labels.labels(name).inc(count)
 
-    def _log_rows(self, item: Answered) -> list[dict[str, Any]]:
+    def _unseen_labels(self, row: dict[str, Any]) -> list[str]:
+        """The label fields of a priced row whose label training never saw.
+
+        Clients send the same few raw labels again and again: each one's
+        verdict is remembered (up to ``LABEL_MEMO_SIZE``), not folded anew.
+        """
+        memo = self._unseen_memo
+        fields = []
+        for name, seen in self.snapshot.seen_labels.items():
+            value = row.get(name)
+            if value is None:
+                continue
+            key = (name, type(value), value)
+            unseen = memo.get(key) if isinstance(value, str | int | float) else None
+            if unseen is None:
+                folded = fold(value)
+                unseen = folded not in seen and folded not in MISSING
+                if len(memo) < LABEL_MEMO_SIZE and isinstance(value, str | int | float):
+                    memo[key] = unseen
+            if unseen:
+                fields.append(name)
+        return fields
+
+    def _log_rows(self, item: Answered) -> list[LoggedRow]:
+        """The item's rows as ``LogWriter`` takes them."""
+        writer = self._writer
+        assert writer is not None
         result = item.result
         errors: dict[int, list[dict[str, str]]] = {}
         for error in result["errors"]:
@@ -235,26 +284,38 @@ class PredictionRecorder:
                 {"field": error["field"], "message": error["message"]}
             )
         imputed = {entry["row"]: entry["fields"] for entry in result["imputed"]}
-        names = self._names
-        return [
-            {
-                "request_id": item.request_id,
-                "row": index,
-                "created_at": item.answered_at,
-                "model_version": result["version"],
-                "features": (
-                    {key: value for key, value in row.items() if key in names}
-                    if isinstance(row, dict)
-                    else None
-                ),
-                "price": price,
-                "errors": errors.get(index),
-                "imputed": imputed.get(index),
-            }
-            for index, (row, price) in enumerate(
-                zip(item.rows, result["predictions"], strict=False)
+        intervals = result.get("intervals")
+        created = writer.timestamp_text(item.answered_at)
+        version = result["version"]
+        lines: list[LoggedRow] = []
+        for index, (row, price) in enumerate(
+            zip(item.rows, result["predictions"], strict=False)
+        ):
+            interval = intervals[index] if intervals is not None else None
+            lower, upper = interval if interval is not None else (None, None)
+            lines.append(
+                (
+                    item.request_id,
+                    index,
+                    created,
+                    version,
+                    self._features(row),
+                    price,
+                    lower,
+                    upper,
+                    errors.get(index),
+                    imputed.get(index),
+                )
             )
-        ]
+        return lines
+
+    def _features(self, row: Any) -> dict[str, Any] | None:
+        """The row's feature values: keys no feature has (a client's extras) left out."""
+        if not isinstance(row, dict):
+            return None
+        if row.keys() <= self._names:
+            return row
+        return {key: value for key, value in row.items() if key in self._names}
 
     def _write(self, *, now: bool = False, last: bool = False) -> None:
         """Insert the pending rows; on failure keep them (bounded) and pause, then retry.
@@ -262,25 +323,31 @@ class PredictionRecorder:
         ``now`` ignores the pause (a flush); ``last`` drops what still fails
         (the thread is ending).
         """
-        if not self._pending or self.engine is None:
+        if not self._pending or self._writer is None:
             return
         if not now and time.monotonic() < self._retry_at:
             return
         try:
-            insert_rows(self.engine, self._pending)
+            self._writer.insert(self._pending)
         except (SQLAlchemyError, OSError) as error:
             self._backoff = min(max(1.0, self._backoff * 2), MAX_BACKOFF_S)
             self._retry_at = time.monotonic() + self._backoff
             self._warn_db(f"prediction log: insert failed ({type(error).__name__})")
-            excess = len(self._pending) if last else len(self._pending) - self.max_rows
-            if excess > 0:
-                del self._pending[:excess]
-                self._drop(excess, "database")
+            if last:
+                self._drop(len(self._pending), "database")
+                self._pending.clear()
             return
         if self.metrics is not None:
             self.metrics.log_written.inc(len(self._pending))
         self._pending.clear()
         self._backoff = 0.0
+
+    def _trim(self) -> None:
+        """Drop the oldest rows a failing database left beyond ``max_rows``."""
+        excess = len(self._pending) - self.max_rows
+        if excess > 0:
+            del self._pending[:excess]
+            self._drop(excess, "database")
 
     def _drop(self, rows: int, reason: str) -> None:
         if self.metrics is not None:

@@ -38,7 +38,7 @@ def scraped_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     )
     rows = [
         EXAMPLE_HOUSE,
-        {**EXAMPLE_HOUSE, "LotFrontage": None, "ExterQual": "Po"},
+        {**EXAMPLE_HOUSE, "TotalBsmtSF": None, "ExterQual": "Po"},
         {**EXAMPLE_HOUSE, "OverallQual": 11},
     ]
     try:
