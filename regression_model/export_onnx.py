@@ -26,7 +26,10 @@ The graph's contract, which ``OnnxScorer`` and the Node example follow:
   label). Which Kaggle column each row holds is in the model's metadata
   (``metadata_props``): ``numbers`` and ``labels``, comma-separated, in row
   order, and ``features``, every feature in the model's order;
-* one output, ``log_price``, double ``[N]``;
+* one output, ``log_price``, double ``[N]``, and a second, ``design``,
+  double ``[len(design), N]``: the imputed, encoded and summed columns both
+  models read (``design`` in ``metadata_props`` names its rows), which
+  ``explain`` turns into per-feature contributions;
 * a row the pipeline refuses to score (a required number missing, a grade
   without a mapping, a number outside the log's domain) gets a non-finite
   ``log_price``: the same "no price" meaning, as a value instead of an error.
@@ -57,6 +60,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from regression_model.onnx_contract import (
+    DESIGN_KEY,
+    DESIGN_OUTPUT,
     FEATURES_KEY,
     LABELS_INPUT,
     LABELS_KEY,
@@ -535,10 +540,10 @@ def _linear_block(plan: ExportPlan) -> tuple[list[onnx.NodeProto], list[TensorPr
         [plan.linear_weights[plan.design.index(name)] for name in order], dtype=np.float64
     )
     nodes = [
-        node("Gather", ["design", "logged_rows"], ["logged_raw"], axis=0),
+        node("Gather", [DESIGN_OUTPUT, "logged_rows"], ["logged_raw"], axis=0),
         node("Add", ["logged_raw", "log_shift"], ["to_log"]),
         *_log_nodes(len(plan.logged)),
-        node("Gather", ["design", "kept_rows"], ["kept"], axis=0),
+        node("Gather", [DESIGN_OUTPUT, "kept_rows"], ["kept"], axis=0),
         node("Concat", ["logged", "kept"], ["linear_design"], axis=0),
         node("Mul", ["linear_design", "linear_weights"], ["linear_terms"]),
         node("ReduceSum", ["linear_terms", "zero"], ["linear_sum"], keepdims=1),
@@ -603,9 +608,9 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
             ["stacked"],
             axis=0,
         ),
-        node("Gather", ["stacked", "design_rows"], ["design"], axis=0),
+        node("Gather", ["stacked", "design_rows"], [DESIGN_OUTPUT], axis=0),
         *linear_nodes,
-        node("Transpose", ["design"], ["design_by_house"], perm=[1, 0]),
+        node("Transpose", [DESIGN_OUTPUT], ["design_by_house"], perm=[1, 0]),
         _tree_node(plan),
         node("Reshape", ["trees_by_house", "one_row"], ["trees"]),
         node("Mul", ["linear", "linear_share"], ["linear_part"]),
@@ -637,7 +642,12 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
         nodes,
         "house_price",
         inputs,
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.DOUBLE, ["N"])],
+        [
+            helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.DOUBLE, ["N"]),
+            helper.make_tensor_value_info(
+                DESIGN_OUTPUT, TensorProto.DOUBLE, [len(plan.design), "N"]
+            ),
+        ],
         initializer=initializers,
     )
     model = helper.make_model(
@@ -656,6 +666,7 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
             FEATURES_KEY: ",".join(plan.features),
             NUMBERS_KEY: ",".join(plan.numbers),
             LABELS_KEY: ",".join(plan.labels),
+            DESIGN_KEY: ",".join(plan.design),
         },
     )
     onnx.checker.check_model(model, full_check=True)

@@ -14,11 +14,13 @@ from functools import lru_cache
 from typing import Literal, get_args
 
 from regression_model.config.core import package_version, packaged_config
+from regression_model.explain import Explainer
 from regression_model.processing.artifacts import (
     ArtifactPaths,
     ModelMetadata,
     load_pipeline,
     verify_artifact,
+    verify_explain,
     verify_onnx,
 )
 from regression_model.scoring import OnnxScorer, PipelineScorer, Scorer
@@ -28,12 +30,16 @@ ScorerBackend = Literal["pipeline", "onnx"]
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified model: its backend, version, metadata and scorer."""
+    """A verified model: its backend, version, metadata and scorer.
+
+    ``explainer`` holds the explanation tables when training wrote them.
+    """
 
     backend: ScorerBackend
     version: str
     metadata: ModelMetadata
     scorer: Scorer
+    explainer: Explainer | None = None
 
 
 def packaged_paths() -> ArtifactPaths:
@@ -70,6 +76,11 @@ def load_model_from(paths: ArtifactPaths, backend: ScorerBackend) -> LoadedModel
         scorer = PipelineScorer(load_pipeline(paths))
     else:
         scorer = OnnxScorer(verify_onnx(paths, metadata))
+    tables = verify_explain(paths, metadata)
     return LoadedModel(
-        backend=backend, version=metadata.version, metadata=metadata, scorer=scorer
+        backend=backend,
+        version=metadata.version,
+        metadata=metadata,
+        scorer=scorer,
+        explainer=None if tables is None else Explainer.from_bytes(tables),
     )

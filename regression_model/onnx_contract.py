@@ -6,6 +6,9 @@ importing the exporter's scikit-learn and feature-engine.
 """
 
 OUTPUT_NAME = "log_price"
+# A second output: the design both models read, ``[len(design), N]``, what
+# ``explain.Explainer`` explains; its rows are named by ``DESIGN_KEY``.
+DESIGN_OUTPUT = "design"
 NUMBERS_INPUT = "numbers"
 LABELS_INPUT = "labels"
 # metadata_props keys: Kaggle column names, comma-separated. ``numbers`` and
@@ -14,3 +17,4 @@ LABELS_INPUT = "labels"
 FEATURES_KEY = "features"
 NUMBERS_KEY = "numbers"
 LABELS_KEY = "labels"
+DESIGN_KEY = "design"

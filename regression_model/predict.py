@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
+from regression_model.explain import Explainer
 from regression_model.intervals import IntervalCalibration, log_interval
 from regression_model.model import LoadedModel, load_model
 from regression_model.processing.validation import (
@@ -43,12 +44,29 @@ class ImputedFields(TypedDict):
     fields: list[str]
 
 
+class Contribution(TypedDict):
+    """One feature's share of a row's log-price, and the factor it puts on the price."""
+
+    feature: str
+    log_contribution: float
+    factor: float
+
+
+class RowExplanation(TypedDict):
+    """One priced row: ``base_log_price + sum(log_contribution)`` is its log-price."""
+
+    row: int
+    base_log_price: float
+    contributions: list[Contribution]
+
+
 class PredictionResult(TypedDict):
     """What ``make_prediction`` returns.
 
     ``intervals`` (one ``[low, high]`` in dollars per priced row, ``None``
     elsewhere) and their nominal ``interval_coverage`` are present when the
-    model carries an interval calibration.
+    model carries an interval calibration. ``explanations`` (one per priced
+    row, in row order) is present when asked for.
     """
 
     predictions: list[float | None]
@@ -57,36 +75,49 @@ class PredictionResult(TypedDict):
     imputed: list[ImputedFields]
     intervals: NotRequired[list[list[float] | None]]
     interval_coverage: NotRequired[float]
+    explanations: NotRequired[list[RowExplanation]]
 
 
 def make_prediction(
     *,
     input_data: pd.DataFrame | Iterable[Any],
     model: LoadedModel | None = None,
+    explain: bool = False,
 ) -> PredictionResult:
     """Predict a sale price for every valid row and a named error for every bad one.
 
     ``model`` defaults to ``load_model()``, the exported graph, as served.
+    ``explain`` adds each priced row's exact additive explanation (see
+    ``regression_model.explain``); it raises ``ValueError`` for a model that
+    offers none, whatever the input.
     """
     model = model or load_model()
     scorer, version = model.scorer, model.version
+    explainer = _explainer(model) if explain else None
     try:
         rows = rows_from_input(input_data)
     except TypeError as error:
-        return PredictionResult(
+        failed = PredictionResult(
             predictions=[],
             version=version,
             errors=[RowError(row=-1, field=ROW_LEVEL, message=str(error))],
             imputed=[],
         )
+        if explainer is not None:
+            failed["explanations"] = []
+        return failed
     required = model.metadata.config.required_features
     validated = validate_rows(rows, scorer.features, required)
     predictions: list[float | None] = [None] * len(rows)
     errors = validated.errors
     valid = validated.valid_indices
     log_prices = np.empty(0)
-    if valid:
+    design = np.empty((0, 0))
+    if valid and explainer is not None:
+        log_prices, design = _log_prices_and_design(scorer, validated)
+    elif valid:
         log_prices = _log_prices(scorer, validated)
+    if valid:
         with np.errstate(over="ignore"):
             prices = np.exp(log_prices)
         finite = np.isfinite(prices)
@@ -106,7 +137,57 @@ def make_prediction(
     if calibration is not None:
         result["intervals"] = _intervals(calibration, predictions, valid, log_prices)
         result["interval_coverage"] = calibration.coverage
+    if explainer is not None:
+        result["explanations"] = _explanations(explainer, predictions, valid, design)
     return result
+
+
+def _explainer(model: LoadedModel) -> Explainer:
+    """The model's explainer; ``ValueError`` if it has none or hides the design."""
+    offers = hasattr(model.scorer, "predict_log_price_and_design_columns")
+    if model.explainer is None or not offers:
+        raise ValueError(
+            f"model {model.version} ({model.backend} backend) offers no explanations"
+        )
+    return model.explainer
+
+
+def _log_prices_and_design(
+    scorer: Scorer, validated: ValidatedRows
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-prices and the design ``[columns, rows]`` of the valid rows, in one run."""
+    log_prices, design = scorer.predict_log_price_and_design_columns(  # type: ignore[attr-defined]
+        validated.columns
+    )
+    return np.asarray(log_prices), np.asarray(design)
+
+
+def _explanations(
+    explainer: Explainer,
+    predictions: list[float | None],
+    valid: list[int],
+    design: np.ndarray,
+) -> list[RowExplanation]:
+    """Each priced row's base and contributions, computed for all of them at once."""
+    priced = [k for k, index in enumerate(valid) if predictions[index] is not None]
+    if not priced:
+        return []
+    explained = explainer.explain(design[:, priced])
+    names = explainer.features
+    bases = explained.base.tolist()
+    logs = explained.contributions.tolist()
+    factors = np.exp(explained.contributions).tolist()
+    return [
+        RowExplanation(
+            row=valid[k],
+            base_log_price=base,
+            contributions=[
+                Contribution(feature=name, log_contribution=value, factor=factor)
+                for name, value, factor in zip(names, values, row_factors, strict=True)
+            ],
+        )
+        for k, base, values, row_factors in zip(priced, bases, logs, factors, strict=True)
+    ]
 
 
 def _intervals(

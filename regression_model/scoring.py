@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from regression_model.onnx_contract import (
+    DESIGN_KEY,
+    DESIGN_OUTPUT,
     FEATURES_KEY,
     LABELS_INPUT,
     LABELS_KEY,
@@ -180,6 +182,7 @@ class OnnxScorer:
                 f"the contract of two inputs {sorted(expected)} named row by row"
             )
         self._outputs = [self._session.get_outputs()[0].name]
+        self._design_names = _names(names.get(DESIGN_KEY, ""))
 
     @property
     def features(self) -> list[str]:
@@ -239,6 +242,24 @@ class OnnxScorer:
         if not len(first):
             return np.empty(0, dtype=np.float64)
         return self.score_columns(self.graph_inputs(columns))
+
+    def predict_log_price_and_design_columns(
+        self, columns: Mapping[str, Sequence[Any]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_log_price_columns`` and the design both models read, in one run.
+
+        The design (``[len(design_names), N]``, a second output of the same
+        graph) is what ``explain.Explainer`` explains.
+        """
+        log_price, design = self._session.run(
+            [*self._outputs, DESIGN_OUTPUT], self.graph_inputs(columns)
+        )
+        return finite_log_prices(np.asarray(log_price)), np.asarray(design)
+
+    @property
+    def design_names(self) -> list[str]:
+        """The rows of the ``design`` output, in order (from the graph's metadata)."""
+        return list(self._design_names)
 
     def score_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log-prices for inputs already laid out as the graph's column arrays.

@@ -35,6 +35,7 @@ from regression_model.evaluation import (
     model_test_figures,
     quality_problems,
 )
+from regression_model.explain_tables import export_explanations
 from regression_model.export_onnx import export_onnx
 from regression_model.hashing import file_sha256
 from regression_model.intervals import calibrate_intervals
@@ -52,6 +53,7 @@ from regression_model.processing.artifacts import (
     save_metadata,
     save_pipeline,
     verify_artifact,
+    verify_explain,
     verify_onnx,
 )
 from regression_model.processing.data_manager import load_dataset
@@ -190,11 +192,14 @@ def run_training(
     paths = ArtifactPaths.for_version(config.app.pipeline_save_file, version, output_dir)
     recorded = save_pipeline(pipeline, metadata, paths)
     try:
-        return export_gated_onnx(
+        recorded = export_gated_onnx(
             pipeline, test.drop(columns=[target]), config, paths, recorded
         )
+        return record_explanations(
+            pipeline, train.drop(columns=[target]), paths, recorded
+        )
     except BaseException:
-        for path in (paths.metadata, paths.pipeline, paths.onnx):
+        for path in (paths.metadata, paths.pipeline, paths.onnx, paths.explain):
             path.unlink(missing_ok=True)
         raise
 
@@ -226,6 +231,16 @@ def export_gated_onnx(
     return recorded
 
 
+def record_explanations(
+    pipeline: Pipeline, train: pd.DataFrame, paths: ArtifactPaths, recorded: ModelMetadata
+) -> ModelMetadata:
+    """Write the explanation tables beside the graph and record their hash."""
+    export_explanations(pipeline, train, paths.explain)
+    recorded = recorded.model_copy(update={"explain_sha256": file_sha256(paths.explain)})
+    save_metadata(recorded, paths)
+    return recorded
+
+
 def existing_artifact_is_valid(output_dir: Path) -> bool:
     """True when this VERSION's artifact and graph exist, match their hashes,
     and were trained from the current code, config, data and libraries."""
@@ -236,6 +251,7 @@ def existing_artifact_is_valid(output_dir: Path) -> bool:
     try:
         metadata = verify_artifact(paths)
         verify_onnx(paths, metadata)
+        verify_explain(paths, metadata)
     except ArtifactIntegrityError:
         return False
     return metadata.training_fingerprint == training_fingerprint()

@@ -44,9 +44,12 @@ def copy_artifact(paths: ArtifactPaths, directory: Path) -> ArtifactPaths:
         pipeline=directory / paths.pipeline.name,
         metadata=directory / paths.metadata.name,
         onnx=directory / paths.onnx.name,
+        explain=directory / paths.explain.name,
     )
     shutil.copy2(paths.pipeline, copied.pipeline)
     shutil.copy2(paths.metadata, copied.metadata)
+    if paths.explain.is_file():
+        shutil.copy2(paths.explain, copied.explain)
     return copied
 
 

@@ -177,6 +177,7 @@ def test_training_twice_gives_identical_artifacts_and_predictions(
     )
     assert second.metrics == first.metrics
     assert second.onnx_sha256 == first.onnx_sha256
+    assert second.explain_sha256 == first.explain_sha256
 
 
 TRAIN_IN_FRESH_PROCESS = """
@@ -216,7 +217,11 @@ def test_artifact_bytes_do_not_depend_on_what_the_process_did_before(
     # When each trains the model
     fresh = sha_trained_in_fresh_process(tmp_path / "fresh")
     after_load = sha_trained_in_fresh_process(
-        tmp_path / "after_load", source.pipeline, source.metadata, source.onnx
+        tmp_path / "after_load",
+        source.pipeline,
+        source.metadata,
+        source.onnx,
+        source.explain,
     )
     # Then both write byte-identical artifacts, so the recorded hash is reproducible
     assert after_load == fresh

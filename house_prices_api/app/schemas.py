@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    StrictBool,
+)
 from pydantic_core import PydanticCustomError
 
 import regression_model
@@ -78,6 +85,12 @@ class PredictionRequest(BaseModel):
         # Documents the check in _raw_rows, which gives the clearer message.
         json_schema_extra={"minItems": 1},
     )
+    explain: StrictBool = Field(
+        False,
+        description="Also return, per priced row, an exact additive explanation of "
+        "its log-price (explanations); off by default.",
+        examples=[True],
+    )
 
 
 class RowError(BaseModel):
@@ -93,6 +106,27 @@ class ImputedFields(BaseModel):
 
     row: int
     fields: list[str]
+
+
+class Contribution(BaseModel):
+    """One feature's share of a row's log-price, and the factor it puts on the price."""
+
+    feature: str = Field(
+        description="A Kaggle input, or an engineered column named as such "
+        "(TotalSF, TotalBaths, HouseAge, RemodAge), not split to its inputs"
+    )
+    log_contribution: float
+    factor: float = Field(description="exp(log_contribution)")
+
+
+class RowExplanation(BaseModel):
+    """base_log_price + the sum of log_contribution is the row's log-price."""
+
+    row: int
+    base_log_price: float = Field(
+        description="The model's log-price for the average training house"
+    )
+    contributions: list[Contribution]
 
 
 class PredictionResponse(BaseModel):
@@ -114,6 +148,28 @@ class PredictionResponse(BaseModel):
         None,
         description="The intervals' nominal coverage, e.g. 0.9; present with intervals",
         examples=[0.9],
+    )
+    explanations: list[RowExplanation] | None = Field(
+        None,
+        description="Only when the request set explain: one entry per priced row, in "
+        "row order: a base log-price and one contribution per feature (linear terms "
+        "and exact TreeSHAP) that add up to the row's log-price.",
+        examples=[
+            [
+                {
+                    "row": 0,
+                    "base_log_price": 12.02,
+                    "contributions": [
+                        {
+                            "feature": "OverallQual",
+                            "log_contribution": 0.081,
+                            "factor": 1.084,
+                        },
+                        {"feature": "TotalSF", "log_contribution": -0.02, "factor": 0.98},
+                    ],
+                }
+            ]
+        ],
     )
 
 

@@ -22,6 +22,8 @@ from regression_model.export_onnx import (
     tree_tables,
 )
 from regression_model.onnx_contract import (
+    DESIGN_KEY,
+    DESIGN_OUTPUT,
     FEATURES_KEY,
     LABELS_INPUT,
     LABELS_KEY,
@@ -128,9 +130,12 @@ def test_graph_reads_two_typed_inputs_named_row_by_row_in_its_metadata(
         NUMBERS_INPUT: (TensorProto.DOUBLE, [len(names[NUMBERS_KEY]), "N"]),
         LABELS_INPUT: (TensorProto.STRING, [len(names[LABELS_KEY]), "N"]),
     }
-    (output,) = packaged_graph.graph.output
+    output, design = packaged_graph.graph.output
     assert output.name == OUTPUT_NAME
     assert output.type.tensor_type.elem_type == TensorProto.DOUBLE
+    # and the design both models read, its rows named in the metadata
+    assert design.name == DESIGN_OUTPUT
+    assert len(names[DESIGN_KEY]) == design.type.tensor_type.shape.dim[0].dim_value
 
 
 def test_all_label_columns_are_read_through_one_vocabulary(

@@ -82,7 +82,7 @@ async def home(
             status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     elif asked and served is not None:
-        result = await score_rows([asked], settings, served, request)
+        result = await score_rows([asked], settings, served, request, explain=True)
         content = replace(content, estimate=estimate_of(result))
     return HTMLResponse(render_page(content, main, rest), code, headers=PAGE_HEADERS)
 

@@ -87,7 +87,9 @@ async def predict(
     built by ``make_prediction`` and needs no second validation.
     """
     payload = await read_envelope(request)
-    return await price_rows(payload.inputs, settings, model, request)
+    return await price_rows(
+        payload.inputs, settings, model, request, explain=payload.explain
+    )
 
 
 async def read_envelope(request: Request) -> PredictionRequest:
@@ -126,10 +128,15 @@ async def read_envelope(request: Request) -> PredictionRequest:
 
 
 async def price_rows(
-    rows: list[Any], settings: Settings, model: LoadedModel, request: Request
+    rows: list[Any],
+    settings: Settings,
+    model: LoadedModel,
+    request: Request,
+    *,
+    explain: bool = False,
 ) -> Response:
     """The response for a well-formed batch: 413 over ``MAX_ROWS``, else priced rows."""
-    result = await score_rows(rows, settings, model, request)
+    result = await score_rows(rows, settings, model, request, explain=explain)
     predictions = result["predictions"]
     priced = len(predictions) - predictions.count(None)
     code = status.HTTP_200_OK if priced else status.HTTP_422_UNPROCESSABLE_CONTENT
@@ -137,12 +144,19 @@ async def price_rows(
 
 
 async def score_rows(
-    rows: list[Any], settings: Settings, model: LoadedModel, request: Request
+    rows: list[Any],
+    settings: Settings,
+    model: LoadedModel,
+    request: Request,
+    *,
+    explain: bool = False,
 ) -> PredictionResult:
     """Rows priced by ``make_prediction`` and recorded: the one path of every protocol.
 
-    413 (``HTTPException``) over ``MAX_ROWS``.
+    413 (``HTTPException``) over ``MAX_ROWS``. ``explain`` adds explanations
+    when the model offers them (a model without tables answers without).
     """
+    explain = explain and model.explainer is not None
     if len(rows) > settings.max_rows:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
@@ -150,13 +164,14 @@ async def score_rows(
             "rows per request (MAX_ROWS); split the batch",
         )
     if scores_inline(model.backend, len(rows)):
-        result = make_prediction(input_data=rows, model=model)
+        result = make_prediction(input_data=rows, model=model, explain=explain)
     else:
         result = await run_in_pool(
             request.app.state.prediction_pool,
             make_prediction,
             input_data=rows,
             model=model,
+            explain=explain,
         )
     recorder = request.app.state.recorder
     if recorder is not None:

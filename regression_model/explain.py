@@ -1,0 +1,102 @@
+"""Exact additive explanations of a price, from tables written at training.
+
+What a row gets: a base log-price and one contribution per design column
+that add up to the row's log-price (the model is ``a * linear + b * trees``
+on one design; ``explain_tables`` says how each part is split). NumPy only:
+no LightGBM, no ``shap`` at serving.
+
+Attribution rule: one contribution per column of the model's design, named
+as the design names it. A raw input (``GrLivArea``, ``Neighborhood``) is
+its own column, under its Kaggle name; an engineered column built from
+several inputs (``TotalSF``, ``TotalBaths``, ``HouseAge``, ``RemodAge``:
+every key of ``combinations`` in ``config.yml``) is named explicitly and
+not split to its inputs, because the Lasso logs it and the trees split on
+it as a whole, so any split would be a convention, not the model. Its
+inputs, where the design also reads them on their own, get their own
+contributions besides.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Base log-prices ``[N]`` and contributions ``[N, len(features)]``."""
+
+    base: np.ndarray
+    contributions: np.ndarray
+
+
+class Explainer:
+    """The explanation tables of one model (``explain_tables.write_tables``)."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.features = [str(name) for name in arrays["design_names"]]
+        width = len(self.features)
+        self._logged = np.asarray(arrays["linear_logged"], dtype=bool)
+        self._shift = float(arrays["linear_log_shift"])
+        linear_share, tree_share = (float(w) for w in arrays["blend_weights"])
+        weights = np.asarray(arrays["linear_weights"], dtype=np.float64)
+        means = np.asarray(arrays["linear_term_means"], dtype=np.float64)
+        self._linear_weights = linear_share * weights
+        self._linear_means = linear_share * means
+        self._base = linear_share * (
+            float(arrays["linear_bias"]) + float(np.sum(means))
+        ) + tree_share * float(arrays["tree_base"])
+        self._entry_strides = np.asarray(arrays["tree_entry_strides"])
+        self._entry_features = np.asarray(arrays["tree_entry_features"]).reshape(-1)
+        self._entry_thresholds = np.asarray(arrays["tree_entry_thresholds"]).reshape(-1)
+        self._cells = tree_share * np.asarray(arrays["tree_cells"], dtype=np.float64)
+        fed = np.asarray(arrays["tree_slot_features"])
+        self._slot_trees = np.asarray(arrays["tree_slot_trees"])
+        self._slot_cells = np.asarray(arrays["tree_slot_cells"])
+        self._slot_widths = np.asarray(arrays["tree_slot_widths"])
+        # Slots come sorted by the column they feed: one reduceat sums each column.
+        self._fed_columns, self._starts = np.unique(fed, return_index=True)
+        if len(self._linear_weights) != width or len(self._linear_means) != width:
+            raise ValueError("explanation tables disagree on the design's width")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Explainer:
+        """Load tables from the ``.npz`` bytes (no pickles are read)."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            return cls({name: arrays[name] for name in arrays.files})
+
+    def explain(self, design: np.ndarray) -> Explanation:
+        """Explain the rows of ``design`` ``[len(features), N]``, the graph's design.
+
+        Every value must be finite (a priced row's design is).
+        """
+        values = design.copy()
+        values[self._logged] = np.log(design[self._logged] + self._shift)
+        linear = values * self._linear_weights[:, None] - self._linear_means[:, None]
+        contributions = np.ascontiguousarray(linear.T)
+        contributions[:, self._fed_columns] += self._tree_contributions(
+            contributions.shape[0], np.ascontiguousarray(design.T)
+        )
+        return Explanation(
+            base=np.full(design.shape[1], self._base), contributions=contributions
+        )
+
+    def _tree_contributions(self, rows: int, houses: np.ndarray) -> np.ndarray:
+        """TreeSHAP ``[rows, len(fed)]`` of every column that feeds a tree.
+
+        ``houses`` is the design with one row per house. A row's cell in a
+        tree is the strided count of the tree's thresholds it is not ``<=``
+        to (NaN: all of them, the graph's false branch); each slot reads its
+        value for that cell, and the slots of each column are summed.
+        """
+        above = ~(houses[:, self._entry_features] <= self._entry_thresholds)
+        cell = np.einsum(
+            "nte,te->nt",
+            above.reshape(rows, *self._entry_strides.shape),
+            self._entry_strides,
+        )
+        index = self._slot_cells + cell[:, self._slot_trees] * self._slot_widths
+        return np.add.reduceat(self._cells[index], self._starts, axis=1)
