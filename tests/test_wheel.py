@@ -25,6 +25,7 @@ import pytest
 from differential.capture import fixed_inputs
 from regression_model import EXAMPLE_HOUSE, make_prediction
 from regression_model.config.core import TRAINED_MODEL_DIR, package_version
+from regression_model.processing.artifacts import ARTIFACT_SUFFIXES
 from scripts.package_index import build_wheel
 from scripts.pythons import SUPPORTED_PYTHONS, find_python, where_looked
 from tests.support import REPO_ROOT, run_python
@@ -131,13 +132,15 @@ def test_wheel_carries_version_config_data_and_the_trained_model(wheel: Path) ->
         "regression_model/datasets/PROVENANCE.json",
         f"{stem}.pkl",
         f"{stem}.json",
+        f"{stem}.onnx",
+        f"{stem}.npz",
     }
     assert expected <= names
     # And every artifact file trained here, and nothing from other versions
     trained = {
         f"regression_model/trained_models/{path.name}"
         for path in TRAINED_MODEL_DIR.iterdir()
-        if path.suffix in {".pkl", ".json", ".onnx"}
+        if path.suffix in ARTIFACT_SUFFIXES
     }
     shipped = {name for name in names if name.startswith(stem.rsplit("/", 1)[0])}
     assert trained | {"regression_model/trained_models/__init__.py"} == shipped
