@@ -15,6 +15,7 @@ import hashlib
 import json
 import pickle
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +24,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from regression_model.config.core import TRAINED_MODEL_DIR, GateConfig, ModelConfig
 from regression_model.hashing import file_sha256
 from regression_model.intervals import IntervalCalibration
+from regression_model.provenance import source_commit_time
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-ARTIFACT_SUFFIXES = (".pkl", ".json", ".onnx", ".npz")
+ARTIFACT_SUFFIXES = (".pkl", ".json", ".onnx")
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -51,6 +53,9 @@ class TrainedWith(_Record):
     source_commit: str
     python: str
     libraries: dict[str, str]
+    # When source_commit was made (UTC): where the model's age starts. Older
+    # metadata lacks it; save_metadata fills it in from git.
+    source_commit_time: datetime | None = None
 
 
 class PriceMetrics(_Record):
@@ -107,7 +112,6 @@ class ModelMetadata(_Record):
     artifact_sha256: str | None = None
     onnx_sha256: str | None = None
     onnx_parity: ParityReport | None = None
-    explain_sha256: str | None = None
 
     def to_json(self) -> str:
         """The file's text: sorted keys, two-space indent, absent hashes left out."""
@@ -122,7 +126,6 @@ class ArtifactPaths:
     pipeline: Path
     metadata: Path
     onnx: Path
-    explain: Path
 
     @classmethod
     def for_version(
@@ -133,7 +136,6 @@ class ArtifactPaths:
             pipeline=directory / f"{stem}.pkl",
             metadata=directory / f"{stem}.json",
             onnx=directory / f"{stem}.onnx",
-            explain=directory / f"{stem}.npz",
         )
 
 
@@ -165,7 +167,16 @@ def save_pipeline(
 
 
 def save_metadata(metadata: ModelMetadata, paths: ArtifactPaths) -> None:
-    """Write the metadata beside the artifact, in the one format readers expect."""
+    """Write the metadata beside the artifact, in the one format readers expect.
+
+    A record without ``source_commit_time`` gets its commit's time from git
+    (none when git cannot tell), so every newly trained model can state its age.
+    """
+    trained_with = metadata.trained_with
+    if trained_with.source_commit_time is None:
+        committed = source_commit_time(trained_with.source_commit)
+        trained_with = trained_with.model_copy(update={"source_commit_time": committed})
+        metadata = metadata.model_copy(update={"trained_with": trained_with})
     paths.metadata.write_text(metadata.to_json())
 
 
@@ -227,26 +238,6 @@ def verify_onnx(paths: ArtifactPaths, metadata: ModelMetadata) -> bytes:
             f"records {expected}: refusing to load a tampered or truncated graph"
         )
     return graph
-
-
-def verify_explain(paths: ArtifactPaths, metadata: ModelMetadata) -> bytes | None:
-    """The explanation tables' bytes if training wrote them and they are intact.
-
-    ``None`` for a model recorded without them (it offers no explanations).
-    """
-    expected = metadata.explain_sha256
-    if expected is None:
-        return None
-    if not paths.explain.is_file():
-        raise ArtifactIntegrityError(f"explanation tables {paths.explain} are missing")
-    tables = paths.explain.read_bytes()
-    actual = hashlib.sha256(tables).hexdigest()
-    if actual != expected:
-        raise ArtifactIntegrityError(
-            f"explanation tables {paths.explain} have sha256 {actual}, but the "
-            f"metadata records {expected}: refusing tampered or truncated tables"
-        )
-    return tables
 
 
 def load_pipeline(paths: ArtifactPaths) -> Pipeline:
