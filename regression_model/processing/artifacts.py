@@ -29,7 +29,7 @@ from regression_model.provenance import source_commit_time
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-ARTIFACT_SUFFIXES = (".pkl", ".json", ".onnx")
+ARTIFACT_SUFFIXES = (".pkl", ".json", ".onnx", ".npz")
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -112,6 +112,7 @@ class ModelMetadata(_Record):
     artifact_sha256: str | None = None
     onnx_sha256: str | None = None
     onnx_parity: ParityReport | None = None
+    explain_sha256: str | None = None
 
     def to_json(self) -> str:
         """The file's text: sorted keys, two-space indent, absent hashes left out."""
@@ -126,6 +127,7 @@ class ArtifactPaths:
     pipeline: Path
     metadata: Path
     onnx: Path
+    explain: Path
 
     @classmethod
     def for_version(
@@ -136,6 +138,7 @@ class ArtifactPaths:
             pipeline=directory / f"{stem}.pkl",
             metadata=directory / f"{stem}.json",
             onnx=directory / f"{stem}.onnx",
+            explain=directory / f"{stem}.npz",
         )
 
 
@@ -238,6 +241,26 @@ def verify_onnx(paths: ArtifactPaths, metadata: ModelMetadata) -> bytes:
             f"records {expected}: refusing to load a tampered or truncated graph"
         )
     return graph
+
+
+def verify_explain(paths: ArtifactPaths, metadata: ModelMetadata) -> bytes | None:
+    """The explanation tables' bytes if training wrote them and they are intact.
+
+    ``None`` for a model recorded without them (it offers no explanations).
+    """
+    expected = metadata.explain_sha256
+    if expected is None:
+        return None
+    if not paths.explain.is_file():
+        raise ArtifactIntegrityError(f"explanation tables {paths.explain} are missing")
+    tables = paths.explain.read_bytes()
+    actual = hashlib.sha256(tables).hexdigest()
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"explanation tables {paths.explain} have sha256 {actual}, but the "
+            f"metadata records {expected}: refusing tampered or truncated tables"
+        )
+    return tables
 
 
 def load_pipeline(paths: ArtifactPaths) -> Pipeline:
