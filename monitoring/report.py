@@ -257,8 +257,17 @@ def _page(
     flagged: set[str],
     images: list[str],
 ) -> str:
-    columns = ("feature", "kind", "live_rows", "psi", "p_value", "train_missing")
-    columns += ("live_missing", "unseen_rate", "unseen_labels")
+    columns: tuple[str, ...] = (
+        "feature",
+        "kind",
+        "live_rows",
+        "psi",
+        "p_value",
+        "train_missing",
+        "live_missing",
+        "unseen_rate",
+        "unseen_labels",
+    )
     rows = "".join(
         f"<tr{' class=flagged' if item.feature in flagged else ''}>"
         + "".join(f"<td>{_cell(asdict(item)[column])}</td>" for column in columns)

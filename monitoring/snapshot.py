@@ -33,7 +33,8 @@ class Features:
 
 def schema_features() -> Features:
     """Split ``HouseFeatures``' fields into label fields (a ``Literal``) and numbers."""
-    numbers, labels = [], []
+    numbers: list[str] = []
+    labels: list[str] = []
     for name, info in HouseFeatures.model_fields.items():
         row_name = info.serialization_alias or name
         options = get_args(info.annotation) or (info.annotation,)
@@ -113,14 +114,28 @@ def commit_date(commit: str, repo: Path) -> datetime | None:
 
 
 def model_age(rows: list[dict[str, str]], now: datetime, repo: Path) -> ModelAge:
-    """Days since training: the source commit's date, else the newest training sale.
+    """Days since the model's source commit, else since its newest training sale.
 
-    The metadata records the commit a model was trained from, not a time;
+    The metadata records the commit's time (``source_commit_time``); a model
+    trained before it did is dated by git from the recorded commit, and
     outside a checkout the month after the newest sale is the best bound.
     """
-    metadata = packaged_metadata()
+    return age_of(packaged_metadata(), rows, now, repo)
+
+
+def age_of(
+    metadata: dict[str, Any], rows: list[dict[str, str]], now: datetime, repo: Path
+) -> ModelAge:
+    """``model_age`` of the model ``metadata`` describes."""
     version = str(metadata["version"])
-    trained = commit_date(metadata["trained_with"]["source_commit"], repo)
+    trained_with = metadata["trained_with"]
+    recorded = trained_with.get("source_commit_time")
+    if recorded is not None:
+        since = datetime.fromisoformat(recorded)
+        return ModelAge(
+            version, (now - since).total_seconds() / 86400, since, "source commit time"
+        )
+    trained = commit_date(trained_with["source_commit"], repo)
     if trained is not None:
         return ModelAge(
             version,

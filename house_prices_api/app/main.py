@@ -27,7 +27,12 @@ from app.config import Settings
 from app.errors import install_error_handlers
 from app.log_store import database_url, make_engine
 from app.logs import configure_logging
-from app.metrics import MetricsMiddleware, ModelAgeCollector, ServiceMetrics
+from app.metrics import (
+    MetricsMiddleware,
+    ModelAgeCollector,
+    ServiceMetrics,
+    model_age_start,
+)
 from app.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
@@ -99,7 +104,8 @@ def start_recorder(
     snapshot = load_training_snapshot()
     if metrics is not None:
         metrics.serve_version(model.version, model.backend)
-        app.state.model_age = ModelAgeCollector(snapshot.data_end)
+        since = model_age_start(model, snapshot.data_end)
+        app.state.model_age = ModelAgeCollector(since)
     engine = make_engine(database_url(settings)) if settings.prediction_log else None
     recorder = PredictionRecorder(
         metrics=metrics,

@@ -29,6 +29,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from regression_model import LoadedModel
+
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -144,22 +146,30 @@ class ServiceMetrics:
 
 
 class ModelAgeCollector(Collector):
-    """``house_prices_model_age_seconds``, computed when scraped.
+    """``house_prices_model_age_seconds``, computed when scraped, from ``since``."""
 
-    The age runs from the end of the month of the newest sale in the training
-    snapshot: the model knows no price after it.
-    """
-
-    def __init__(self, data_end: datetime) -> None:
-        self.data_end = data_end
+    def __init__(self, since: datetime) -> None:
+        self.since = since
 
     def collect(self) -> Iterator[Metric]:
-        age = datetime.now(UTC) - self.data_end
+        age = datetime.now(UTC) - self.since
         yield GaugeMetricFamily(
             "house_prices_model_age_seconds",
-            "Seconds since the newest sale in the model's training data.",
+            "Seconds since the model's sources were committed (metadata's "
+            "source_commit_time), or, for a model that lacks it, since the end of "
+            "the month of the newest sale in its training data.",
             value=age.total_seconds(),
         )
+
+
+def model_age_start(model: LoadedModel, data_end: datetime) -> datetime:
+    """Where the served model's age starts: its source commit time, else ``data_end``.
+
+    Models trained before the metadata recorded that time have no such field
+    (``getattr``); the newest training sale is then the best bound.
+    """
+    committed = getattr(model.metadata.trained_with, "source_commit_time", None)
+    return committed if isinstance(committed, datetime) else data_end
 
 
 def multiproc_dir() -> str | None:

@@ -34,6 +34,8 @@ from app.training_snapshot import MISSING, TrainingSnapshot, fold
 from regression_model import HouseFeatures, PredictionResult
 
 BATCH_ROWS = 1000
+# Batches recorded between two hand-overs of the GIL to the event loop.
+RECORD_CHUNK = 32
 FLUSH_INTERVAL_S = 0.5
 MAX_BACKOFF_S = 30.0
 WARN_INTERVAL_S = 60.0
@@ -201,6 +203,12 @@ class PredictionRecorder:
             for item in items:
                 if isinstance(item, Answered):
                     answered.append(item)
+                    if len(answered) >= RECORD_CHUNK:
+                        self._record(answered)
+                        answered = []
+                        # Hands the GIL to the event loop between chunks, so a
+                        # large drain does not hold requests up in one piece.
+                        time.sleep(0)
                     continue
                 self._record(answered)
                 answered = []

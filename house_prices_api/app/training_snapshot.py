@@ -4,8 +4,8 @@ Read once per worker from the training snapshot the model package ships
 (``regression_model/datasets/train.csv``, package data of the wheel). A
 label the schema allows but training never saw is priced through the
 encoders' fallback, so it is counted (``house_prices_unseen_labels_total``);
-the newest sale in the snapshot dates the model's knowledge, because the
-metadata records no training time.
+the newest sale in the snapshot dates the model's knowledge when its
+metadata records no source commit time (``app.metrics.model_age_start``).
 """
 
 from __future__ import annotations

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from app.config import Settings
 from app.log_store import predictions
+from app.metrics import model_age_start
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
@@ -294,3 +297,32 @@ def test_prediction_log_takes_all_off_or_a_rate(value: str, rate: float) -> None
 def test_prediction_log_refuses_anything_else(value: str) -> None:
     with pytest.raises(ValidationError, match="prediction_log"):
         Settings(prediction_log=value)  # type: ignore[arg-type]
+
+
+def test_model_age_runs_from_the_source_commit_time_when_recorded(
+    client: TestClient,
+) -> None:
+    # Given the served model, once as recorded and once with a commit time
+    model = client.app.state.served_model  # type: ignore[attr-defined]
+    data_end = datetime(2010, 8, 1, tzinfo=UTC)
+    committed = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    trained_with = model.metadata.trained_with.model_copy(
+        update={"source_commit_time": committed}
+    )
+    stamped = replace(
+        model, metadata=model.metadata.model_copy(update={"trained_with": trained_with})
+    )
+    unstamped = replace(
+        model,
+        metadata=model.metadata.model_copy(
+            update={
+                "trained_with": trained_with.model_copy(
+                    update={"source_commit_time": None}
+                )
+            }
+        ),
+    )
+    # When the age's start is chosen for each
+    # Then the commit time wins; without it the newest training sale is used
+    assert model_age_start(stamped, data_end) == committed
+    assert model_age_start(unstamped, data_end) == data_end

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from monitoring.cli import main
+from monitoring.snapshot import age_of, packaged_metadata
 
 SHIFTED = {"GrLivArea", "LotArea", "KitchenQual"}
 
@@ -46,7 +48,9 @@ def shift(row: dict[str, str]) -> dict[str, str]:
 
 
 def findings(out: Path) -> list[dict[str, Any]]:
-    return json.loads((out / "summary.json").read_text())["findings"]
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
+    found: list[dict[str, Any]] = summary["findings"]
+    return found
 
 
 def test_held_out_rows_show_no_drift(tmp_path: Path) -> None:
@@ -158,3 +162,24 @@ def test_bad_usage_exits_2(argv: list[str], tmp_path: Path) -> None:
         code = int(exit_.code or 0)
     # Then it exits 2
     assert code == 2
+
+
+def test_model_age_prefers_the_recorded_commit_time(tmp_path: Path) -> None:
+    # Given the packaged metadata, once with a source commit time and once
+    # without it, for a commit no repository holds
+    metadata = packaged_metadata()
+    trained_with = {**metadata["trained_with"], "source_commit": "0" * 40}
+    trained_with.pop("source_commit_time", None)
+    rows = [{"YrSold": "2010", "MoSold": "7"}]
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    stamped = {
+        **metadata,
+        "trained_with": {**trained_with, "source_commit_time": "2026-11-01T00:00:00Z"},
+    }
+    # When the model's age is computed for each
+    recorded = age_of(stamped, rows, now, tmp_path)
+    fallback = age_of({**metadata, "trained_with": trained_with}, rows, now, tmp_path)
+    # Then the recorded time is used; without it, the month after the newest sale
+    assert (recorded.basis, recorded.days) == ("source commit time", 30)
+    assert fallback.basis == "newest training sale"
+    assert fallback.since == datetime(2010, 8, 1, tzinfo=UTC)
