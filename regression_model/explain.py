@@ -24,6 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Rows explained per pass: a pass's intermediates (one gathered value per
+# threshold and per slot) then stay in cache instead of growing with the batch.
+CHUNK_ROWS = 64
+
 
 @dataclass(frozen=True)
 class Explanation:
@@ -49,14 +53,20 @@ class Explainer:
         self._base = linear_share * (
             float(arrays["linear_bias"]) + float(np.sum(means))
         ) + tree_share * float(arrays["tree_base"])
-        self._entry_strides = np.asarray(arrays["tree_entry_strides"])
-        self._entry_features = np.asarray(arrays["tree_entry_features"]).reshape(-1)
+        self._entry_features = np.asarray(
+            arrays["tree_entry_features"], dtype=np.intp
+        ).reshape(-1)
         self._entry_thresholds = np.asarray(arrays["tree_entry_thresholds"]).reshape(-1)
         self._cells = tree_share * np.asarray(arrays["tree_cells"], dtype=np.float64)
         fed = np.asarray(arrays["tree_slot_features"])
-        self._slot_trees = np.asarray(arrays["tree_slot_trees"])
-        self._slot_cells = np.asarray(arrays["tree_slot_cells"])
-        self._slot_widths = np.asarray(arrays["tree_slot_widths"])
+        self._slot_trees = np.asarray(arrays["tree_slot_trees"], dtype=np.intp)
+        self._slot_cells = np.asarray(arrays["tree_slot_cells"], dtype=np.intp)
+        # A tree's cell times its width is where the cell's row of values
+        # starts; folding the width into the strides saves a pass per slot.
+        strides = np.asarray(arrays["tree_entry_strides"], dtype=np.int32)
+        widths = np.zeros(len(strides), dtype=np.int32)
+        widths[self._slot_trees] = np.asarray(arrays["tree_slot_widths"])
+        self._entry_offsets = strides * widths[:, None]
         # Slots come sorted by the column they feed: one reduceat sums each column.
         self._fed_columns, self._starts = np.unique(fed, return_index=True)
         if len(self._linear_weights) != width or len(self._linear_means) != width:
@@ -77,26 +87,29 @@ class Explainer:
         values[self._logged] = np.log(design[self._logged] + self._shift)
         linear = values * self._linear_weights[:, None] - self._linear_means[:, None]
         contributions = np.ascontiguousarray(linear.T)
-        contributions[:, self._fed_columns] += self._tree_contributions(
-            contributions.shape[0], np.ascontiguousarray(design.T)
-        )
+        rows = design.shape[1]
+        trees = np.empty((rows, len(self._fed_columns)))
+        for start in range(0, rows, CHUNK_ROWS):
+            chunk = design[:, start : start + CHUNK_ROWS]
+            trees[start : start + chunk.shape[1]] = self._tree_contributions(chunk)
+        contributions[:, self._fed_columns] += trees
         return Explanation(
             base=np.full(design.shape[1], self._base), contributions=contributions
         )
 
-    def _tree_contributions(self, rows: int, houses: np.ndarray) -> np.ndarray:
+    def _tree_contributions(self, design: np.ndarray) -> np.ndarray:
         """TreeSHAP ``[rows, len(fed)]`` of every column that feeds a tree.
 
-        ``houses`` is the design with one row per house. A row's cell in a
-        tree is the strided count of the tree's thresholds it is not ``<=``
-        to (NaN: all of them, the graph's false branch); each slot reads its
-        value for that cell, and the slots of each column are summed.
+        ``design`` has one column per house. A house's cell in a tree is the
+        strided count of the tree's thresholds it is not ``<=`` to (NaN: all
+        of them, the graph's false branch); each slot reads its value for
+        that cell, and the slots of each design column are summed.
         """
-        above = ~(houses[:, self._entry_features] <= self._entry_thresholds)
-        cell = np.einsum(
-            "nte,te->nt",
-            above.reshape(rows, *self._entry_strides.shape),
-            self._entry_strides,
+        above = ~(design[self._entry_features] <= self._entry_thresholds[:, None])
+        start = np.einsum(
+            "ten,te->nt",
+            above.reshape(*self._entry_offsets.shape, design.shape[1]),
+            self._entry_offsets,
         )
-        index = self._slot_cells + cell[:, self._slot_trees] * self._slot_widths
+        index = start[:, self._slot_trees] + self._slot_cells
         return np.add.reduceat(self._cells[index], self._starts, axis=1)

@@ -177,15 +177,16 @@ def _explanations(
     bases = explained.base.tolist()
     logs = explained.contributions.tolist()
     factors = np.exp(explained.contributions).tolist()
+    # Dict displays, not TypedDict calls: the same dicts without a keyword call each.
     return [
-        RowExplanation(
-            row=valid[k],
-            base_log_price=base,
-            contributions=[
-                Contribution(feature=name, log_contribution=value, factor=factor)
+        {
+            "row": valid[k],
+            "base_log_price": base,
+            "contributions": [
+                {"feature": name, "log_contribution": value, "factor": factor}
                 for name, value, factor in zip(names, values, row_factors, strict=True)
             ],
-        )
+        }
         for k, base, values, row_factors in zip(priced, bases, logs, factors, strict=True)
     ]
 
