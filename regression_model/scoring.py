@@ -251,15 +251,24 @@ class OnnxScorer:
         The design (``[len(design_names), N]``, a second output of the same
         graph) is what ``explain.Explainer`` explains.
         """
-        log_price, design = self._session.run(
-            [*self._outputs, DESIGN_OUTPUT], self.graph_inputs(columns)
-        )
-        return finite_log_prices(np.asarray(log_price)), np.asarray(design)
+        return self.score_columns_and_design(self.graph_inputs(columns))
 
     @property
     def design_names(self) -> list[str]:
         """The rows of the ``design`` output, in order (from the graph's metadata)."""
         return list(self._design_names)
+
+    def score_columns_and_design(
+        self, columns: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``score_columns`` and the design ``[len(design_names), N]``, in one run.
+
+        For callers that hold the graph's inputs and explain the rows too.
+        """
+        log_price, design = self._session.run(
+            [*self._outputs, DESIGN_OUTPUT], dict(columns)
+        )
+        return finite_log_prices(np.asarray(log_price)), np.asarray(design)
 
     def score_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log-prices for inputs already laid out as the graph's column arrays.

@@ -48,8 +48,11 @@ def score_file(
     Input: CSV (Kaggle's ``test.csv`` as it is) or Parquet (a file, or a
     directory of files). Output columns: ``Id`` (``row``, the row's index,
     without one), ``line`` for CSV input, ``price`` (null for a row with
-    errors), ``errors`` and ``imputed``. ``engine="dask"`` scores Parquet on
-    the cluster at ``scheduler`` (or a local one of ``workers`` processes)
+    errors), ``errors``, ``imputed``, ``interval_low`` and ``interval_high``
+    (null without a price); ``explain`` adds ``base_log_price`` and one
+    ``contrib_<feature>`` per explained feature (null without a price).
+    ``engine="dask"`` scores Parquet on the cluster at ``scheduler`` (or a
+    local one of ``workers`` processes)
     into a directory of Parquet files; it uses the workers' installed model.
     Raises ``InputError`` for an input that cannot be read, ``OutputError``
     for an output that exists (without ``overwrite``) or has an unknown
@@ -69,6 +72,7 @@ def score_file(
             overwrite=overwrite,
             scheduler=scheduler,
             workers=workers,
+            explain=explain,
             progress=progress,
             chunk_rows=chunk_rows,
         )
@@ -79,6 +83,7 @@ def score_file(
         target,
         overwrite=overwrite,
         scorer=scorer,
+        explain=explain,
         progress=progress,
         chunk_rows=chunk_rows,
     )

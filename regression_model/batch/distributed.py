@@ -96,10 +96,15 @@ def score_on_dask(
     overwrite: bool,
     scheduler: str | None,
     workers: int,
+    explain: bool = False,
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> Summary:
-    """Score Parquet ``input_path`` into the directory ``output_path`` on Dask."""
+    """Score Parquet ``input_path`` into the directory ``output_path`` on Dask.
+
+    ``explain`` names the explanation columns after the driver's model; the
+    workers' installed model must be the same version.
+    """
     from dask.distributed import Client, LocalCluster, as_completed  # noqa: PLC0415
 
     source = open_input(input_path)
@@ -109,9 +114,11 @@ def score_on_dask(
             "convert the CSV first or use --engine local"
         )
     check_output(output_path, overwrite=overwrite)
-    layout = ResultLayout(source, id_type_of(source))
+    driver = TableScorer()
+    explained = driver.explained_features if explain else None
+    layout = ResultLayout(source, id_type_of(source), explained)
     planned = partitions_of(source.parts)
-    version = TableScorer().version
+    version = driver.version
     if scheduler:
         client = Client(scheduler)
         cluster = None

@@ -35,6 +35,7 @@ from regression_model.batch.table import (
     ROW_COLUMN,
     Outcome,
     TableScorer,
+    extra_fields,
 )
 from regression_model.processing.validation import ROW_LEVEL
 
@@ -53,14 +54,23 @@ class Summary:
 
 
 class ResultLayout:
-    """The output's columns for one input: its id (``Id`` or ``row``), CSV's ``line``."""
+    """The output's columns for one input: its id (``Id`` or ``row``), CSV's ``line``.
 
-    def __init__(self, source: InputFile, id_type: pa.DataType | None) -> None:
+    ``explained``: the features of the explanation columns (``None``: no explanation).
+    """
+
+    def __init__(
+        self,
+        source: InputFile,
+        id_type: pa.DataType | None,
+        explained: list[str] | None = None,
+    ) -> None:
         self.has_id = ID_COLUMN in source.columns
         self.id_name = ID_COLUMN if self.has_id else ROW_COLUMN
         self.id_type = (id_type or pa.string()) if self.has_id else pa.int64()
         self.has_lines = source.format == "csv"
         self.unreadable = _unreadable(source)
+        self.explained = explained
 
     @property
     def schema(self) -> pa.Schema:
@@ -71,6 +81,7 @@ class ResultLayout:
             pa.field("price", pa.float64()),
             pa.field("errors", ERRORS_TYPE),
             pa.field("imputed", IMPUTED_TYPE),
+            *extra_fields(self.explained),
         ]
         return pa.schema(fields)
 
@@ -80,7 +91,9 @@ class ResultLayout:
         if self.unreadable:
             outcome = Outcome.refused(table.num_rows, self.unreadable)
         else:
-            outcome = scorer.score(table, text_cells=chunk.text_cells)
+            outcome = scorer.score(
+                table, text_cells=chunk.text_cells, explain=self.explained is not None
+            )
         columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         if self.has_id:
             columns[ID_COLUMN] = table.column(ID_COLUMN).cast(self.id_type)
@@ -89,6 +102,7 @@ class ResultLayout:
         columns["price"] = pa.array(outcome.prices, pa.float64(), from_pandas=True)
         columns["errors"] = outcome.errors
         columns["imputed"] = outcome.imputed
+        columns.update(outcome.extra_columns(self.explained))
         result = pa.table(columns)
         if chunk.malformed:
             result = self._with_malformed(result, chunk)
@@ -109,6 +123,8 @@ class ResultLayout:
         bad["price"] = pa.nulls(size, pa.float64())
         bad["errors"] = pa.array(errors, ERRORS_TYPE)
         bad["imputed"] = pa.array([[]] * size, IMPUTED_TYPE)
+        for field in extra_fields(self.explained):
+            bad[field.name] = pa.nulls(size, field.type)
         both = pa.concat_tables([result, pa.table(bad)])
         order = pc.sort_indices(both, sort_keys=[(LINE_COLUMN, "ascending")])
         return both.take(order)
@@ -139,6 +155,7 @@ def score_local(
     *,
     overwrite: bool,
     scorer: TableScorer,
+    explain: bool = False,
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> Summary:
@@ -146,7 +163,8 @@ def score_local(
     source = open_input(input_path)
     fmt = output_format(output_path)
     check_output(output_path, overwrite=overwrite)
-    layout = ResultLayout(source, id_type_of(source))
+    explained = scorer.explained_features if explain else None
+    layout = ResultLayout(source, id_type_of(source), explained)
     rows = refused = 0
     with atomic_path(output_path) as temporary:
         writer = table_writer(temporary, fmt, layout.schema)

@@ -7,12 +7,14 @@ validation; and the valid rows of both kinds are fed to the graph together,
 through the scorer's public ``score_columns``, in the graph's contract (a
 ``numbers`` and a ``labels`` input named row by row in its metadata). Label
 columns travel as codes into their small dictionaries until the feed, where
-``np.take`` lays out the graph's text.
+``np.take`` lays out the graph's text. Intervals and explanations come from
+the same run through the package's public ``log_interval`` and ``Explainer``,
+as ``make_prediction`` computes them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,8 @@ from regression_model.batch.columns import (
     check_column,
     csv_cell,
 )
+from regression_model.explain import Explainer
+from regression_model.intervals import log_interval
 from regression_model.model import LoadedModel, load_model
 from regression_model.onnx_contract import LABELS_INPUT, NUMBERS_INPUT
 from regression_model.predict import UNPRICEABLE_MESSAGE
@@ -43,15 +47,26 @@ ERRORS_TYPE = pa.list_(ERROR_TYPE)
 IMPUTED_TYPE = pa.list_(pa.string())
 ID_COLUMN = "Id"
 ROW_COLUMN = "row"
+INTERVAL_COLUMNS = ("interval_low", "interval_high")
+BASE_COLUMN = "base_log_price"
+CONTRIBUTION_PREFIX = "contrib_"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """Per row of a table: its price (NaN: none), errors and imputed fields."""
+    """Per row of a table: its price (NaN: none), errors and imputed fields.
+
+    ``intervals`` is ``[N, 2]`` (low, high in dollars; NaN: none); ``base``
+    ``[N]`` and ``contributions`` ``[N, features]`` are there when explained
+    (NaN for an unpriced row).
+    """
 
     prices: np.ndarray
     errors: pa.Array
     imputed: pa.Array
+    intervals: np.ndarray
+    base: np.ndarray | None = None
+    contributions: np.ndarray | None = None
 
     @classmethod
     def refused(cls, size: int, message: str) -> Outcome:
@@ -61,7 +76,40 @@ class Outcome:
             prices=np.full(size, np.nan),
             errors=_errors_array(errors, size),
             imputed=pa.array([[]] * size, IMPUTED_TYPE),
+            intervals=np.full((size, 2), np.nan),
         )
+
+    def extra_columns(self, explained: list[str] | None) -> dict[str, pa.Array]:
+        """The interval columns, and for ``explained`` features the explanation's.
+
+        Null where a row has none (no price, or a refused input).
+        """
+        size = len(self.prices)
+        columns = {
+            name: _floats(self.intervals[:, k]) for k, name in enumerate(INTERVAL_COLUMNS)
+        }
+        if explained is None:
+            return columns
+        base = np.full(size, np.nan) if self.base is None else self.base
+        contributions = self.contributions
+        if contributions is None:
+            contributions = np.full((size, len(explained)), np.nan)
+        columns[BASE_COLUMN] = _floats(base)
+        for k, name in enumerate(explained):
+            columns[CONTRIBUTION_PREFIX + name] = _floats(contributions[:, k])
+        return columns
+
+
+def extra_fields(explained: list[str] | None) -> list[pa.Field]:
+    """The schema of ``Outcome.extra_columns``: all float64."""
+    names = [*INTERVAL_COLUMNS]
+    if explained is not None:
+        names += [BASE_COLUMN, *(CONTRIBUTION_PREFIX + name for name in explained)]
+    return [pa.field(name, pa.float64()) for name in names]
+
+
+def _floats(values: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.float64(), from_pandas=True)
 
 
 @dataclass(frozen=True)
@@ -82,8 +130,8 @@ class TableScorer:
     """Scores Arrow tables with one loaded model (the exported graph).
 
     The model must be the ONNX backend: batch scoring feeds the graph's two
-    inputs directly. Intervals and explanations are not offered by this
-    model version; ``offers_explanations`` says so to the CLI.
+    inputs directly. Intervals come with every run when the model carries a
+    calibration; ``offers_explanations`` says whether ``explain`` may be asked.
     """
 
     def __init__(self, model: LoadedModel | None = None) -> None:
@@ -97,30 +145,75 @@ class TableScorer:
         self.features = self.scorer.features
         self.required = list(model.metadata.config.required_features)
         self.fields = {plain.output: plain for plain in PLAIN_FIELDS or ()}
-        self.offers_explanations = False
+        self.explainer: Explainer | None = model.explainer
+        self.offers_explanations = self.explainer is not None and bool(
+            self.scorer.design_names
+        )
+
+    @property
+    def explained_features(self) -> list[str]:
+        """The features an explanation has one contribution for (design names)."""
+        if self.explainer is None:
+            raise ValueError(f"model {self.version} offers no explanations")
+        return list(self.explainer.features)
 
     @property
     def version(self) -> str:
         return self.model.version
 
-    def score(self, table: pa.Table, *, text_cells: bool = False) -> Outcome:
-        """Every row's outcome; ``text_cells``: number fields hold CSV text."""
+    def score(
+        self, table: pa.Table, *, text_cells: bool = False, explain: bool = False
+    ) -> Outcome:
+        """Every row's outcome; ``text_cells``: number fields hold CSV text.
+
+        ``explain`` adds each priced row's base and contributions; it raises
+        ``ValueError`` for a model that offers none.
+        """
+        if explain and (self.explainer is None or not self.offers_explanations):
+            raise ValueError(f"model {self.version} offers no explanations")
         prepared = self.prepare(table, text_cells=text_cells)
         errors, missing, rows = prepared.errors, prepared.missing, prepared.rows
-        prices = np.full(table.num_rows, np.nan)
+        size = table.num_rows
+        prices = np.full(size, np.nan)
+        log_prices = np.empty(0)
+        design = np.empty((0, 0))
+        if rows.size and explain:
+            log_prices, design = self.scorer.score_columns_and_design(prepared.feed)
+        elif rows.size:
+            log_prices = self.scorer.score_columns(prepared.feed)
         if rows.size:
             with np.errstate(over="ignore"):
-                priced = np.exp(self.scorer.score_columns(prepared.feed))
+                priced = np.exp(log_prices)
             for row in rows[~np.isfinite(priced)].tolist():
                 errors.setdefault(row, []).append((ROW_LEVEL, UNPRICEABLE_MESSAGE))
             prices[rows] = priced
         prices[list(errors)] = np.nan
         missing[list(errors)] = False
-        return Outcome(
+        outcome = Outcome(
             prices=prices,
-            errors=_errors_array(errors, table.num_rows),
+            errors=_errors_array(errors, size),
             imputed=_imputed_array(missing, self.features),
+            intervals=self._intervals(prices, rows, log_prices),
         )
+        if not explain or self.explainer is None:
+            return outcome
+        base, contributions = _explained(self.explainer, prices, rows, design)
+        return replace(outcome, base=base, contributions=contributions)
+
+    def _intervals(
+        self, prices: np.ndarray, rows: np.ndarray, log_prices: np.ndarray
+    ) -> np.ndarray:
+        """Each priced row's ``[low, high]`` as ``make_prediction`` has it."""
+        intervals = np.full((len(prices), 2), np.nan)
+        calibration = self.model.metadata.intervals
+        if calibration is None or not rows.size:
+            return intervals
+        low, high = log_interval(calibration, log_prices)
+        with np.errstate(over="ignore"):
+            bounds = np.exp(np.column_stack((low, high)))
+        keep = np.isfinite(prices[rows]) & np.isfinite(bounds[:, 1])
+        intervals[rows[keep]] = bounds[keep]
+        return intervals
 
     def prepare(self, table: pa.Table, *, text_cells: bool = False) -> Prepared:
         """Everything ``score`` does before the graph runs: checks, errors, the feed.
@@ -258,6 +351,20 @@ class TableScorer:
         return merged, rows[order]
 
 
+def _explained(
+    explainer: Explainer, prices: np.ndarray, rows: np.ndarray, design: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Base ``[N]`` and contributions ``[N, features]``; NaN for unpriced rows."""
+    base = np.full(len(prices), np.nan)
+    contributions = np.full((len(prices), len(explainer.features)), np.nan)
+    priced = np.isfinite(prices[rows]) if rows.size else np.zeros(0, dtype=bool)
+    if priced.any():
+        explained = explainer.explain(design[:, priced])
+        base[rows[priced]] = explained.base
+        contributions[rows[priced]] = explained.contributions
+    return base, contributions
+
+
 def _check(plain: PlainField, column: pa.ChunkedArray, text_cells: bool) -> CheckedColumn:
     return check_column(plain, column.combine_chunks(), text_cells=text_cells)
 
@@ -317,30 +424,40 @@ def _imputed_array(missing: np.ndarray, features: list[str]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), names)
 
 
-def result_table(ids: pa.Array, id_name: str, outcome: Outcome) -> pa.Table:
-    """The output columns: the row's id, price (null: none), errors, imputed fields."""
-    prices = pa.array(outcome.prices, pa.float64(), from_pandas=True)
+def result_table(
+    ids: pa.Array, id_name: str, outcome: Outcome, explained: list[str] | None = None
+) -> pa.Table:
+    """The output columns: the row's id, price (null: none), errors, imputed fields,
+    the interval and, for ``explained`` features, the explanation."""
     return pa.table(
         {
             id_name: ids,
-            "price": prices,
+            "price": _floats(outcome.prices),
             "errors": outcome.errors,
             "imputed": outcome.imputed,
+            **outcome.extra_columns(explained),
         }
     )
 
 
-def score_table(table: pa.Table, *, model: LoadedModel | None = None) -> pa.Table:
+def score_table(
+    table: pa.Table, *, model: LoadedModel | None = None, explain: bool = False
+) -> pa.Table:
     """Price every row of ``table`` (Kaggle's column names): one output row per input row.
 
     Columns: ``Id`` (``row``, the row's index, when the table has no ``Id``),
     ``price`` (null for a row with errors), ``errors`` (a list of
     ``{field, message}``, as ``make_prediction`` names them) and ``imputed``
-    (the features that were missing and got a learned statistic). Prices equal
-    ``make_prediction``'s for the same rows, to the bit.
+    (the features that were missing and got a learned statistic),
+    ``interval_low``/``interval_high`` (null without a price) and, with
+    ``explain``, ``base_log_price`` and one ``contrib_<feature>`` per explained
+    feature. All equal ``make_prediction``'s for the same rows, to the bit.
     """
-    outcome = TableScorer(model).score(table)
+    scorer = TableScorer(model)
+    outcome = scorer.score(table, explain=explain)
+    explained = scorer.explained_features if explain else None
     if ID_COLUMN in table.column_names:
-        return result_table(table.column(ID_COLUMN).combine_chunks(), ID_COLUMN, outcome)
+        ids = table.column(ID_COLUMN).combine_chunks()
+        return result_table(ids, ID_COLUMN, outcome, explained)
     rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
-    return result_table(rows, ROW_COLUMN, outcome)
+    return result_table(rows, ROW_COLUMN, outcome, explained)

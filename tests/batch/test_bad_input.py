@@ -165,13 +165,13 @@ def test_an_existing_output_is_refused_unless_overwrite(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
 
-def test_explain_says_the_model_offers_none(tmp_path: Path) -> None:
-    # Given the current model, which offers no explanations
-    # When the CLI is asked for them
+def test_cli_explain_adds_the_contribution_columns(tmp_path: Path) -> None:
+    # Given the current model, which offers explanations
+    # When the CLI is asked for them into a CSV
     result = RUNNER.invoke(
         app, ["score", str(TEST_CSV), str(tmp_path / "out.csv"), "--explain"]
     )
-    # Then it exits 2 saying so, and writes nothing
-    assert result.exit_code == 2
-    assert "offers no explanations" in result.output
-    assert list(tmp_path.iterdir()) == []
+    # Then it succeeds and the header carries the interval, base and contributions
+    assert result.exit_code == 0, result.output
+    header = (tmp_path / "out.csv").read_text().splitlines()[0]
+    assert '"interval_low","interval_high","base_log_price","contrib_' in header
