@@ -10,6 +10,7 @@ its first request.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -81,6 +82,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     model = load_served_model(settings.scorer_backend)
     app.state.served_model = model
     recorder = start_recorder(app, settings, model)
+    # What start-up built (the model, the app, imported modules) lives as long
+    # as the worker: kept out of the garbage collector's full passes, which
+    # otherwise walk it all each time serving allocates enough (gc.freeze).
+    gc.collect()
+    gc.freeze()
     yield
     logger.info("shutting down")
     app.state.prediction_pool.shutdown(wait=False)
