@@ -7,6 +7,8 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from regression_model.config.core import TRAINED_MODEL_DIR
 from regression_model.processing.artifacts import (
     ArtifactPaths,
@@ -14,6 +16,9 @@ from regression_model.processing.artifacts import (
     save_metadata,
 )
 from regression_model.provenance import REPO_ROOT, source_commit_time
+
+# git runs in a subprocess: these belong to the lane that may start processes.
+pytestmark = pytest.mark.process
 
 
 def last_commit() -> tuple[str, int]:
