@@ -59,7 +59,7 @@ from regression_model.processing.artifacts import (
 from regression_model.processing.data_manager import load_dataset
 from regression_model.processing.snapshot import verify_snapshot
 from regression_model.processing.validation import rows_from_input
-from regression_model.provenance import source_commit
+from regression_model.provenance import source_commit, source_commit_time
 from regression_model.scoring import OnnxScorer, PipelineScorer
 
 RECORDED_LIBRARIES = (
@@ -166,11 +166,13 @@ def run_training(
     problems = quality_problems(figures, config.gate)
     if problems:
         raise ModelQualityError("the model was not saved: " + "; ".join(problems[:10]))
+    commit = source_commit()
     metadata = ModelMetadata(
         version=version,
         distribution_name=config.app.distribution_name,
         trained_with=TrainedWith(
-            source_commit=source_commit(),
+            source_commit=commit,
+            source_commit_time=source_commit_time(commit),
             # major.minor: a patch release of the interpreter changes no pickle,
             # and recording it would make the wheel differ between machines.
             python=".".join(platform.python_version_tuple()[:2]),

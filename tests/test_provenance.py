@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from regression_model import load_model
 from regression_model.config.core import TRAINED_MODEL_DIR
 from regression_model.processing.artifacts import (
     ArtifactPaths,
@@ -56,22 +57,25 @@ def test_an_unknown_commit_has_no_time() -> None:
     assert source_commit_time("0" * 40) is None
 
 
-def test_older_metadata_loads_and_is_written_with_the_commit_time(tmp_path: Path) -> None:
-    # Given metadata written before the field existed, for this checkout's last commit
-    commit, seconds = last_commit()
+def test_older_metadata_loads_without_the_commit_time(tmp_path: Path) -> None:
+    # Given metadata written before the field existed
     recorded = json.loads(packaged_metadata_file().read_text())
     recorded["trained_with"].pop("source_commit_time", None)
-    recorded["trained_with"]["source_commit"] = commit
     paths = ArtifactPaths.for_version("model", "9.9.9", tmp_path)
     paths.metadata.write_text(json.dumps(recorded))
-    # When it is loaded, then written back twice
+    # When it is loaded and written back
     old = load_metadata(paths)
     save_metadata(old, paths)
-    first = paths.metadata.read_bytes()
-    save_metadata(load_metadata(paths), paths)
-    # Then it loads without the time, the writer records the commit's time,
-    # and writing it again changes no byte
+    # Then it loads without the time and is written back unchanged
     assert old.trained_with.source_commit_time is None
-    written = load_metadata(paths).trained_with.source_commit_time
-    assert written == datetime.fromtimestamp(seconds, UTC)
-    assert paths.metadata.read_bytes() == first
+    assert load_metadata(paths) == old
+
+
+def test_training_records_its_commits_time() -> None:
+    # Given the metadata training wrote in this checkout
+    trained_with = load_model().metadata.trained_with
+    # Then it holds the time of the commit it records, as git tells it
+    assert trained_with.source_commit_time is not None
+    assert trained_with.source_commit_time == source_commit_time(
+        trained_with.source_commit
+    )

@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from regression_model.config.core import TRAINED_MODEL_DIR, GateConfig, ModelConfig
 from regression_model.hashing import file_sha256
 from regression_model.intervals import IntervalCalibration
-from regression_model.provenance import source_commit_time
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -170,16 +169,7 @@ def save_pipeline(
 
 
 def save_metadata(metadata: ModelMetadata, paths: ArtifactPaths) -> None:
-    """Write the metadata beside the artifact, in the one format readers expect.
-
-    A record without ``source_commit_time`` gets its commit's time from git
-    (none when git cannot tell), so every newly trained model can state its age.
-    """
-    trained_with = metadata.trained_with
-    if trained_with.source_commit_time is None:
-        committed = source_commit_time(trained_with.source_commit)
-        trained_with = trained_with.model_copy(update={"source_commit_time": committed})
-        metadata = metadata.model_copy(update={"trained_with": trained_with})
+    """Write the metadata beside the artifact, in the one format readers expect."""
     paths.metadata.write_text(metadata.to_json())
 
 
