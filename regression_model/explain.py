@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Rows explained per pass: a pass's intermediates (one gathered value per
-# threshold and per slot) then stay in cache instead of growing with the batch.
-CHUNK_ROWS = 64
+# Rows explained per pass: a pass's intermediates (one cell index and one
+# value per slot) then stay in cache instead of growing with the batch.
+CHUNK_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,21 @@ class Explainer:
         self._base = linear_share * (
             float(arrays["linear_bias"]) + float(np.sum(means))
         ) + tree_share * float(arrays["tree_base"])
-        self._entry_features = np.asarray(
-            arrays["tree_entry_features"], dtype=np.intp
-        ).reshape(-1)
-        self._entry_thresholds = np.asarray(arrays["tree_entry_thresholds"]).reshape(-1)
+        # Trees share thresholds: each distinct (feature, threshold) pair is
+        # compared once, and every entry reads its pair's result.
+        pairs, entry_pairs = np.unique(
+            np.stack(
+                [
+                    np.asarray(arrays["tree_entry_features"], dtype=np.float64).ravel(),
+                    np.asarray(arrays["tree_entry_thresholds"], dtype=np.float64).ravel(),
+                ]
+            ),
+            axis=1,
+            return_inverse=True,
+        )
+        self._pair_features = pairs[0].astype(np.intp)
+        self._pair_thresholds = pairs[1][:, None]
+        self._entry_pairs = entry_pairs.ravel()
         self._cells = tree_share * np.asarray(arrays["tree_cells"], dtype=np.float64)
         fed = np.asarray(arrays["tree_slot_features"])
         self._slot_trees = np.asarray(arrays["tree_slot_trees"], dtype=np.intp)
@@ -105,11 +116,15 @@ class Explainer:
         of them, the graph's false branch); each slot reads its value for
         that cell, and the slots of each design column are summed.
         """
-        above = ~(design[self._entry_features] <= self._entry_thresholds[:, None])
+        above = ~(np.take(design, self._pair_features, axis=0) <= self._pair_thresholds)
         start = np.einsum(
             "ten,te->nt",
-            above.reshape(*self._entry_offsets.shape, design.shape[1]),
+            np.take(above, self._entry_pairs, axis=0).reshape(
+                *self._entry_offsets.shape, design.shape[1]
+            ),
             self._entry_offsets,
         )
-        index = start[:, self._slot_trees] + self._slot_cells
-        return np.add.reduceat(self._cells[index], self._starts, axis=1)
+        # np.take keeps the row-major layout that reduceat sums fast along a
+        # row; fancy indexing along axis 1 returns a column-major copy.
+        index = np.take(start, self._slot_trees, axis=1) + self._slot_cells
+        return np.add.reduceat(np.take(self._cells, index), self._starts, axis=1)
