@@ -5,39 +5,55 @@ The arbiter runs them, once per start, not once per worker:
 revision before any worker forks; ``child_exit`` marks a gone worker's
 metric files, so its live gauges leave the scrape while its counts stay;
 ``on_exit`` removes the metrics folder ``bin/start`` made for this start.
+
+Every worker is forked from the arbiter and starts with all it holds, so
+the arbiter stays small: the migration runs in a child process
+(``python -m app.migrate``), and Alembic, its templates and its database
+connection never enter the arbiter or, through it, a worker.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import multiprocess
 
 # Set by bin/start to the folder it created (never to one the operator chose).
 OWNED_METRICS_DIR_ENV = "HOUSE_PRICES_OWNED_METRICS_DIR"
+MIGRATE_COMMAND = (sys.executable, "-m", "app.migrate")
+# The service's folder, where `app` is importable (this file sits in it).
+SERVICE_DIR = Path(__file__).resolve().parent
 
 
 def on_starting(server: Any) -> None:
     """Migrate the prediction log; a database that is down only delays the log."""
-    from app.config import Settings  # noqa: PLC0415 - the app's deps load here, once
-    from app.log_store import database_url  # noqa: PLC0415
-    from app.migrate import upgrade  # noqa: PLC0415
+    from app.config import Settings  # noqa: PLC0415 - the app's settings load here, once
 
-    settings = Settings()
-    if not settings.prediction_log:
+    if not Settings().prediction_log:
         return
-    try:
-        upgrade(database_url(settings))
-    except Exception as error:
+    migration = subprocess.run(
+        MIGRATE_COMMAND, cwd=SERVICE_DIR, capture_output=True, text=True, check=False
+    )
+    if migration.returncode != 0:
         server.log.error(
-            "prediction log: migrating the database failed (%s: %s); the service "
+            "prediction log: migrating the database failed (%s); the service "
             "starts, and rows are dropped and counted until it is migrated "
             "(python -m app.migrate)",
-            type(error).__name__,
-            error,
+            raised(migration.stderr) or f"exit status {migration.returncode}",
         )
+
+
+def raised(stderr: str) -> str:
+    """The exception at the end of a traceback (after its last frame), on one line."""
+    lines = stderr.rstrip().splitlines()
+    frames = [index for index, line in enumerate(lines) if line.startswith("  ")]
+    after = lines[frames[-1] + 1 :] if frames else lines
+    return " ".join(line.strip() for line in after)
 
 
 def child_exit(_server: Any, worker: Any) -> None:

@@ -53,13 +53,14 @@ def load_training_snapshot() -> TrainingSnapshot:
     seen: dict[str, set[str]] = {name: set() for name in fields}
     newest = (0, 0)
     snapshot = resources.files("regression_model") / "datasets" / "train.csv"
-    lines = snapshot.read_text(encoding="utf-8").splitlines()
-    for record in csv.DictReader(lines):
-        for name in fields:
-            folded = fold(record[name])
-            if folded not in MISSING:
-                seen[name].add(folded)
-        newest = max(newest, (int(record["YrSold"]), int(record["MoSold"])))
+    # A row at a time: the file's text is never held whole in the worker.
+    with snapshot.open(encoding="utf-8") as rows:
+        for record in csv.DictReader(rows):
+            for name in fields:
+                folded = fold(record[name])
+                if folded not in MISSING:
+                    seen[name].add(folded)
+            newest = max(newest, (int(record["YrSold"]), int(record["MoSold"])))
     year, month = newest
     data_end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return TrainingSnapshot(
