@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Rows explained per pass: a pass's intermediates (one cell index and one
+# Rows explained per pass: a pass's intermediates (one tree row and one
 # value per slot) then stay in cache instead of growing with the batch.
 CHUNK_ROWS = 32
 
@@ -68,16 +68,26 @@ class Explainer:
         self._pair_features = pairs[0].astype(np.intp)
         self._pair_thresholds = pairs[1][:, None]
         self._entry_pairs = entry_pairs.ravel()
-        self._cells = tree_share * np.asarray(arrays["tree_cells"], dtype=np.float64)
+        self._entry_strides = np.asarray(arrays["tree_entry_strides"], dtype=np.int32)
+        slot_trees = np.asarray(arrays["tree_slot_trees"], dtype=np.intp)
+        slot_cells = np.asarray(arrays["tree_slot_cells"], dtype=np.intp)
+        first = np.full(len(self._entry_strides), slot_cells.max(initial=0))
+        np.minimum.at(first, slot_trees, slot_cells)
+        widths = np.zeros(len(first), dtype=np.intp)
+        widths[slot_trees] = np.asarray(arrays["tree_slot_widths"])
+        counts = 1 + self._entry_strides.sum(axis=1, dtype=np.intp)
+        self._rows = _tree_rows(
+            tree_share * np.asarray(arrays["tree_cells"], dtype=np.float64),
+            first,
+            widths,
+            counts,
+        )
+        self._first_rows = np.cumsum(counts) - counts
+        # Where each slot's value lands among a batch row's gathered tree rows.
+        self._slot_columns = slot_trees * self._rows.shape[1] + (
+            slot_cells - first[slot_trees]
+        )
         fed = np.asarray(arrays["tree_slot_features"])
-        self._slot_trees = np.asarray(arrays["tree_slot_trees"], dtype=np.intp)
-        self._slot_cells = np.asarray(arrays["tree_slot_cells"], dtype=np.intp)
-        # A tree's cell times its width is where the cell's row of values
-        # starts; folding the width into the strides saves a pass per slot.
-        strides = np.asarray(arrays["tree_entry_strides"], dtype=np.int32)
-        widths = np.zeros(len(strides), dtype=np.int32)
-        widths[self._slot_trees] = np.asarray(arrays["tree_slot_widths"])
-        self._entry_offsets = strides * widths[:, None]
         # Slots come sorted by the column they feed: one reduceat sums each column.
         self._fed_columns, self._starts = np.unique(fed, return_index=True)
         if len(self._linear_weights) != width or len(self._linear_means) != width:
@@ -113,18 +123,41 @@ class Explainer:
 
         ``design`` has one column per house. A house's cell in a tree is the
         strided count of the tree's thresholds it is not ``<=`` to (NaN: all
-        of them, the graph's false branch); each slot reads its value for
-        that cell, and the slots of each design column are summed.
+        of them, the graph's false branch); one gather fetches the tree's
+        row of slot values for that cell, and the slots of each design
+        column are summed.
         """
+        rows = design.shape[1]
         above = ~(np.take(design, self._pair_features, axis=0) <= self._pair_thresholds)
-        start = np.einsum(
+        cells = np.einsum(
             "ten,te->nt",
             np.take(above, self._entry_pairs, axis=0).reshape(
-                *self._entry_offsets.shape, design.shape[1]
+                *self._entry_strides.shape, rows
             ),
-            self._entry_offsets,
+            self._entry_strides,
         )
-        # np.take keeps the row-major layout that reduceat sums fast along a
-        # row; fancy indexing along axis 1 returns a column-major copy.
-        index = np.take(start, self._slot_trees, axis=1) + self._slot_cells
-        return np.add.reduceat(np.take(self._cells, index), self._starts, axis=1)
+        values = np.take(self._rows, cells + self._first_rows, axis=0).reshape(rows, -1)
+        # np.take keeps the row-major layout along which reduceat sums fast.
+        slots = np.take(values, self._slot_columns, axis=1)
+        return np.add.reduceat(slots, self._starts, axis=1)
+
+
+def _tree_rows(
+    cells: np.ndarray, first: np.ndarray, widths: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """Every tree's cells as rows of one zero-padded table ``[all cells, widest]``.
+
+    Tree ``t``'s value for cell ``c`` and split feature ``k`` is
+    ``cells[first[t] + c * widths[t] + k]``; it moves to row
+    ``sum(counts[:t]) + c``, column ``k``, so one row gather per tree
+    fetches all of its slots at once.
+    """
+    sizes = counts * widths
+    tree = np.repeat(np.arange(len(counts)), sizes)
+    local = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    rows = np.zeros((counts.sum(), widths.max(initial=0)))
+    width = widths[tree]
+    rows[(np.cumsum(counts) - counts)[tree] + local // width, local % width] = cells[
+        first[tree] + local
+    ]
+    return rows
