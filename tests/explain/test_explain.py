@@ -158,3 +158,36 @@ def test_a_model_without_tables_refuses_to_explain(example_house: dict[str, Any]
     # When asked for explanations, Then it says the model offers none
     with pytest.raises(ValueError, match="offers no explanations"):
         make_prediction(input_data=[example_house], model=model, explain=True)
+
+
+def test_tables_with_a_stump_explain_each_cell_exactly(tmp_path: Path) -> None:
+    # Given trees-only tables of a stump (no split) and one split on "a" at 1.0
+    # whose left leaf (1.0) holds three of the four training rows, right (-1.0) one
+    split = {
+        "split_feature": 0,
+        "threshold": 1.0,
+        "internal_count": 4,
+        "left_child": {"leaf_value": 1.0, "leaf_count": 3},
+        "right_child": {"leaf_value": -1.0, "leaf_count": 1},
+    }
+    dump = {
+        "tree_info": [{"tree_structure": {"leaf_value": 0.5}}, {"tree_structure": split}]
+    }
+    write_tables(
+        tmp_path / "t.npz",
+        design_names=["a", "b"],
+        training_design=np.zeros((4, 2)),
+        logged_names=[],
+        log_shift=1.0,
+        linear_weights=np.zeros(2),
+        linear_bias=0.0,
+        blend_weights=(0.0, 1.0),
+        dump=dump,
+    )
+    explainer = Explainer.from_bytes((tmp_path / "t.npz").read_bytes())
+    # When rows below, on and above the threshold are explained
+    explained = explainer.explain(np.array([[0.5, 1.0, 2.0], [7.0, 7.0, 7.0]]))
+    # Then the base is the stump plus the split's cover-weighted mean, and "a"
+    # moves each row to its leaf ("<=" goes left, as in the graph)
+    assert explained.base.tolist() == [1.0, 1.0, 1.0]
+    assert explained.contributions.tolist() == [[0.5, 0.0], [0.5, 0.0], [-1.5, 0.0]]
