@@ -10,7 +10,7 @@ loaded at import; each backend is loaded once, on first use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal, get_args
 
 from regression_model.config.core import package_version, packaged_config
@@ -30,16 +30,23 @@ ScorerBackend = Literal["pipeline", "onnx"]
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified model: its backend, version, metadata and scorer.
-
-    ``explainer`` holds the explanation tables when training wrote them.
-    """
+    """A verified model: its backend, version, metadata, scorer and files."""
 
     backend: ScorerBackend
     version: str
     metadata: ModelMetadata
     scorer: Scorer
-    explainer: Explainer | None = None
+    paths: ArtifactPaths
+
+    @cached_property
+    def explainer(self) -> Explainer | None:
+        """The explanation tables (None if training wrote none), loaded on first use.
+
+        Verified again as they are read. Most callers never explain, and a
+        worker that does not never holds the tables' memory.
+        """
+        tables = verify_explain(self.paths, self.metadata)
+        return None if tables is None else Explainer.from_bytes(tables)
 
 
 def packaged_paths() -> ArtifactPaths:
@@ -76,11 +83,12 @@ def load_model_from(paths: ArtifactPaths, backend: ScorerBackend) -> LoadedModel
         scorer = PipelineScorer(load_pipeline(paths))
     else:
         scorer = OnnxScorer(verify_onnx(paths, metadata))
-    tables = verify_explain(paths, metadata)
+    # Checked now, so a missing or altered table fails the load, not a request.
+    verify_explain(paths, metadata)
     return LoadedModel(
         backend=backend,
         version=metadata.version,
         metadata=metadata,
         scorer=scorer,
-        explainer=None if tables is None else Explainer.from_bytes(tables),
+        paths=paths,
     )
