@@ -3,9 +3,11 @@
 The request path only counts its rows and appends the batch to a list
 (``submit``); one thread per worker does the rest: per-field counts,
 the price histogram and the log's batched inserts. That thread shares the
-GIL with the event loop, so it wakes rarely (every ``FLUSH_INTERVAL_S``,
-or once ``BATCH_ROWS`` rows wait) and takes everything waiting at once:
-waking it per request cost more than its work. The hand-over is
+GIL with the event loop, so it wakes every ``FLUSH_INTERVAL_S`` (or once
+``BATCH_ROWS`` rows wait), not per request, and works in pieces of
+``RECORD_CHUNK`` batches: often enough that each wake holds the GIL
+briefly and a batch's objects die young (few of the collector's full
+passes), seldom enough that one insert carries many rows. The hand-over is
 bounded in rows, not requests (``PREDICTION_LOG_QUEUE_ROWS``): a batch
 that does not fit is dropped and counted, so a slow or absent database
 never grows memory. A failing insert keeps its rows (up to the same bound)
@@ -36,7 +38,7 @@ from regression_model import HouseFeatures, PredictionResult
 BATCH_ROWS = 1000
 # Batches recorded between two hand-overs of the GIL to the event loop.
 RECORD_CHUNK = 32
-FLUSH_INTERVAL_S = 0.5
+FLUSH_INTERVAL_S = 0.05
 MAX_BACKOFF_S = 30.0
 WARN_INTERVAL_S = 60.0
 # Raw labels remembered per field with their verdict (seen or not), at most.
