@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from http_latency import BENCHMARKS, HEALTH_PATH, PREDICT_PATH, REPO_ROOT
 from wrk_load import finish_wrk, require_wrk, start_wrk
 
 from regression_model import EXAMPLE_HOUSE
@@ -53,11 +54,7 @@ from scripts.local_processes import (
     wait_for_serving,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = Path(__file__).resolve().parent
 SERVICE = REPO_ROOT / "house_prices_api"
-HEALTH_PATH = "/api/v1/health"
-PREDICT_PATH = "/api/v1/predict"
 LOAD_ROWS = (1, 100)
 CONNECTIONS = 8
 KIB_PER_MIB = 1024

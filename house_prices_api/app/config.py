@@ -96,10 +96,11 @@ class Settings(BaseSettings):
         "as Heroku sets it); unset: SQLite under PREDICTION_LOG_DIR.",
     )
     prediction_log_queue_rows: int = Field(
-        20_000,
+        5_000,
         ge=1,
-        description="Most rows waiting for the log writer per worker; more are "
-        "dropped and counted, so a slow database never grows memory.",
+        description="Most rows waiting for the log writer per worker (a few seconds "
+        "of traffic, about 9 MiB of 40-field rows); more are dropped and counted, so "
+        "a slow database never grows memory.",
     )
 
     @field_validator("prediction_log", mode="before")
