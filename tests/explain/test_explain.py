@@ -14,8 +14,7 @@ from sklearn.pipeline import Pipeline
 
 from regression_model import load_model, make_prediction
 from regression_model.explain import Explainer
-from regression_model.explain_tables import write_tables
-from regression_model.export_onnx import plan_export
+from regression_model.explain_tables import export_explanations, save_npz, write_tables
 
 TOLERANCE = 1e-9
 
@@ -41,21 +40,12 @@ def _perturbed(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 def _tree_only_explainer(
     pipeline: Pipeline, train: pd.DataFrame, path: Path
 ) -> Explainer:
-    """The packaged model's tree tables with the blend weighing the trees alone."""
-    plan = plan_export(pipeline)
-    design = pipeline[:-1].transform(train)[plan.design].to_numpy(dtype=np.float64)
-    trees = pipeline.steps[-1][1].named_estimators_["trees"]
-    write_tables(
-        path,
-        design_names=plan.design,
-        training_design=design,
-        logged_names=plan.logged,
-        log_shift=plan.log_shift,
-        linear_weights=plan.linear_weights,
-        linear_bias=plan.linear_bias,
-        blend_weights=(0.0, 1.0),
-        dump=trees.booster_.dump_model(),
-    )
+    """The packaged model's tables with the blend weighing the trees alone."""
+    export_explanations(pipeline, train, path)
+    with np.load(path, allow_pickle=False) as tables:
+        arrays = dict(tables)
+    arrays["blend_weights"] = np.array([0.0, 1.0])
+    save_npz(path, arrays)
     return Explainer.from_bytes(path.read_bytes())
 
 
