@@ -119,7 +119,10 @@ class PredictionRecorder:
         # Woken before the queue can fill, however small PREDICTION_LOG_QUEUE_ROWS is.
         self._wake_rows = min(BATCH_ROWS, max(1, max_rows // 2))
         self._pending: list[LoggedRow] = []
-        self._unseen_memo: dict[tuple[str, type, Any], bool] = {}
+        self._unseen_memo: dict[str, dict[Any, bool]] = {
+            name: {} for name in snapshot.seen_labels
+        }
+        self._memo_size = 0
         self._retry_at = 0.0
         self._backoff = 0.0
         self._warn_full = RateLimitedWarning()
@@ -264,21 +267,25 @@ class PredictionRecorder:
         """The label fields of a priced row whose label training never saw.
 
         Clients send the same few raw labels again and again: each one's
-        verdict is remembered (up to ``LABEL_MEMO_SIZE``), not folded anew.
+        verdict is remembered per field (up to ``LABEL_MEMO_SIZE`` in all),
+        keyed by the text itself, or by type and value for a number, so that
+        ``True``, ``1`` and ``1.0`` keep their own verdicts. Only priced rows
+        come here, so every value is text or a number (hashable).
         """
-        memo = self._unseen_memo
         fields = []
         for name, seen in self.snapshot.seen_labels.items():
             value = row.get(name)
             if value is None:
                 continue
-            key = (name, type(value), value)
-            unseen = memo.get(key) if isinstance(value, str | int | float) else None
+            memo = self._unseen_memo[name]
+            key = value if type(value) is str else (type(value), value)
+            unseen = memo.get(key)
             if unseen is None:
                 folded = fold(value)
                 unseen = folded not in seen and folded not in MISSING
-                if len(memo) < LABEL_MEMO_SIZE and isinstance(value, str | int | float):
+                if self._memo_size < LABEL_MEMO_SIZE:
                     memo[key] = unseen
+                    self._memo_size += 1
             if unseen:
                 fields.append(name)
         return fields

@@ -326,3 +326,25 @@ def test_model_age_runs_from_the_source_commit_time_when_recorded(
     # Then the commit time wins; without it the newest training sale is used
     assert model_age_start(stamped, data_end) == committed
     assert model_age_start(unstamped, data_end) == data_end
+
+
+def test_unseen_labels_are_counted_every_time_however_they_are_written(
+    client: TestClient,
+) -> None:
+    # Given an allowed label training never saw, sent again and in other case and
+    # blanks, and a label training saw, sent twice
+    unseen_again = {**EXAMPLE_HOUSE, "ExterQual": " PO "}
+    first = client.post(PREDICT, json={"inputs": [UNSEEN_BY_TRAINING, EXAMPLE_HOUSE]})
+    second = client.post(
+        PREDICT, json={"inputs": [UNSEEN_BY_TRAINING, unseen_again, EXAMPLE_HOUSE]}
+    )
+    # When the metrics are scraped
+    metrics = scrape(client)
+    # Then every priced row with the unseen label counts once, and the seen one never
+    assert first.status_code == second.status_code == 200
+    assert None not in first.json()["predictions"] + second.json()["predictions"]
+    assert metrics[("house_prices_unseen_labels_total", (("field", "ExterQual"),))] == 3
+    assert (
+        "house_prices_unseen_labels_total",
+        (("field", "Neighborhood"),),
+    ) not in metrics
