@@ -60,14 +60,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from regression_model.onnx_contract import (
-    DESIGN_KEY,
     DESIGN_OUTPUT,
-    FEATURES_KEY,
     LABELS_INPUT,
-    LABELS_KEY,
     NUMBERS_INPUT,
-    NUMBERS_KEY,
     OUTPUT_NAME,
+    GraphNames,
 )
 from regression_model.processing.features import (
     CategoricalLabelCaster,
@@ -660,15 +657,13 @@ def build_model(plan: ExportPlan, *, doc_string: str = "") -> onnx.ModelProto:
         producer_name="regression_model.export_onnx",
         doc_string=doc_string,
     )
-    helper.set_model_props(
-        model,
-        {
-            FEATURES_KEY: ",".join(plan.features),
-            NUMBERS_KEY: ",".join(plan.numbers),
-            LABELS_KEY: ",".join(plan.labels),
-            DESIGN_KEY: ",".join(plan.design),
-        },
+    names = GraphNames(
+        features=tuple(plan.features),
+        numbers=tuple(plan.numbers),
+        labels=tuple(plan.labels),
+        design=tuple(plan.design),
     )
+    helper.set_model_props(model, names.to_metadata())
     onnx.checker.check_model(model, full_check=True)
     return model
 

@@ -18,13 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from regression_model.onnx_contract import (
-    DESIGN_KEY,
     DESIGN_OUTPUT,
-    FEATURES_KEY,
     LABELS_INPUT,
-    LABELS_KEY,
     NUMBERS_INPUT,
-    NUMBERS_KEY,
+    GraphNames,
 )
 
 if TYPE_CHECKING:
@@ -170,10 +167,12 @@ class OnnxScorer:
         self._session = ort.InferenceSession(
             source, sess_options=options, providers=["CPUExecutionProvider"]
         )
-        names = self._session.get_modelmeta().custom_metadata_map
-        self._features = _names(names.get(FEATURES_KEY, ""))
-        self._number_names = _names(names.get(NUMBERS_KEY, ""))
-        self._label_names = _names(names.get(LABELS_KEY, ""))
+        names = GraphNames.from_metadata(
+            self._session.get_modelmeta().custom_metadata_map
+        )
+        self._features = list(names.features)
+        self._number_names = list(names.numbers)
+        self._label_names = list(names.labels)
         inputs = {node.name for node in self._session.get_inputs()}
         expected = {NUMBERS_INPUT} | ({LABELS_INPUT} if self._label_names else set())
         if inputs != expected or not self._number_names:
@@ -182,7 +181,7 @@ class OnnxScorer:
                 f"the contract of two inputs {sorted(expected)} named row by row"
             )
         self._outputs = [self._session.get_outputs()[0].name]
-        self._design_names = _names(names.get(DESIGN_KEY, ""))
+        self._design_names = list(names.design)
 
     @property
     def features(self) -> list[str]:
@@ -279,10 +278,6 @@ class OnnxScorer:
         return finite_log_prices(
             np.asarray(self._session.run(self._outputs, dict(columns))[0])
         )
-
-
-def _names(joined: str) -> list[str]:
-    return joined.split(",") if joined else []
 
 
 def finite_log_prices(log_prices: np.ndarray) -> np.ndarray:

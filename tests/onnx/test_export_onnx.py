@@ -22,14 +22,11 @@ from regression_model.export_onnx import (
     tree_tables,
 )
 from regression_model.onnx_contract import (
-    DESIGN_KEY,
     DESIGN_OUTPUT,
-    FEATURES_KEY,
     LABELS_INPUT,
-    LABELS_KEY,
     NUMBERS_INPUT,
-    NUMBERS_KEY,
     OUTPUT_NAME,
+    GraphNames,
 )
 from regression_model.pipeline import build_pipeline
 from regression_model.processing.artifacts import ArtifactPaths
@@ -120,22 +117,24 @@ def test_graph_reads_two_typed_inputs_named_row_by_row_in_its_metadata(
         )
         for value in packaged_graph.graph.input
     }
-    names = {prop.key: prop.value.split(",") for prop in packaged_graph.metadata_props}
+    names = GraphNames.from_metadata(
+        {prop.key: prop.value for prop in packaged_graph.metadata_props}
+    )
     # one row per column, named in the metadata; every feature exactly once
-    assert names[FEATURES_KEY] == config.model.features
-    assert set(names[LABELS_KEY]) == labels
-    assert set(names[NUMBERS_KEY]) == set(config.model.features) - labels
-    assert len(names[NUMBERS_KEY]) + len(names[LABELS_KEY]) == len(config.model.features)
+    assert list(names.features) == config.model.features
+    assert set(names.labels) == labels
+    assert set(names.numbers) == set(config.model.features) - labels
+    assert len(names.numbers) + len(names.labels) == len(config.model.features)
     assert inputs == {
-        NUMBERS_INPUT: (TensorProto.DOUBLE, [len(names[NUMBERS_KEY]), "N"]),
-        LABELS_INPUT: (TensorProto.STRING, [len(names[LABELS_KEY]), "N"]),
+        NUMBERS_INPUT: (TensorProto.DOUBLE, [len(names.numbers), "N"]),
+        LABELS_INPUT: (TensorProto.STRING, [len(names.labels), "N"]),
     }
     output, design = packaged_graph.graph.output
     assert output.name == OUTPUT_NAME
     assert output.type.tensor_type.elem_type == TensorProto.DOUBLE
     # and the design both models read, its rows named in the metadata
     assert design.name == DESIGN_OUTPUT
-    assert len(names[DESIGN_KEY]) == design.type.tensor_type.shape.dim[0].dim_value
+    assert len(names.design) == design.type.tensor_type.shape.dim[0].dim_value
 
 
 def test_all_label_columns_are_read_through_one_vocabulary(
