@@ -49,8 +49,8 @@ from scripts.local_processes import (
     cpu_seconds,
     free_port,
     peak_rss_kib,
-    running_server,
     serving_pids,
+    start_server,
     tool_path,
     wait_for_serving,
 )
@@ -138,7 +138,7 @@ def serve_source(
 ) -> Iterator[RunningServer]:
     """The service from the checkout ``source`` (its own bin/start and model)."""
     port = free_port()
-    with running_server(
+    with start_server(
         [str(source / "house_prices_api" / "bin" / "start")],
         logs / f"service-{port}.log",
         port=port,
@@ -152,7 +152,7 @@ def serve_source(
 def serve_bare(*, logs: Path, bytecode_cache: str) -> Iterator[RunningServer]:
     """The bare FastAPI app, with this checkout's model package for its row schema."""
     port = free_port()
-    with running_server(
+    with start_server(
         bare_command(port),
         logs / f"bare-{port}.log",
         port=port,

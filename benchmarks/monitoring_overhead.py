@@ -30,7 +30,7 @@ from wrk_load import Load, finish_wrk, require_wrk, start_wrk
 
 from regression_model import EXAMPLE_HOUSE
 from scripts.local_postgres import PostgresServer, create_cluster, postgres_bin
-from scripts.local_processes import RunningServer, free_port, running_server
+from scripts.local_processes import RunningServer, free_port, start_server
 
 CONNECTIONS = 8
 OFF = "off"
@@ -58,7 +58,7 @@ def serve(
     env = service_env(REPO_ROOT, workers, port, str(folder / "bytecode"))
     env.pop("DATABASE_URL", None)
     env.update(build_settings(build, folder, postgres))
-    with running_server(
+    with start_server(
         [str(REPO_ROOT / "house_prices_api" / "bin" / "start")],
         folder / f"{build}-{port}.log",
         port=port,

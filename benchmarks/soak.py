@@ -38,8 +38,8 @@ from scripts.local_processes import (
     LOOPBACK,
     free_port,
     rss_kib,
-    running_server,
     serving_pids,
+    start_server,
     tool_path,
     wait_for_serving,
 )
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
         log_path = Path(scratch) / "server.log"
-        with running_server(
+        with start_server(
             [str(START_SCRIPT)],
             log_path,
             port=port,

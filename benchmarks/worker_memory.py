@@ -49,7 +49,7 @@ from scripts.local_processes import (
     RunningServer,
     free_port,
     peak_rss_kib,
-    running_server,
+    start_server,
     tool_path,
     wait_for_serving,
 )
@@ -176,7 +176,7 @@ def serve_stage_app(
         "--worker-class", "app.workers.ServiceWorker", "--workers", "1",
         "--bind", f"{LOOPBACK}:{port}", "--no-control-socket",
     ]  # fmt: skip
-    with running_server(
+    with start_server(
         command,
         scratch / f"stage-{stage}-{port}.log",
         port=port,
@@ -202,7 +202,7 @@ def serve_service(
         PREDICTION_LOG_DIR=str(scratch / f"log-{port}"),
         **settings,
     )
-    with running_server(
+    with start_server(
         [str(SERVICE / "bin" / "start")],
         scratch / f"service-{port}.log",
         port=port,

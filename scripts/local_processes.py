@@ -16,8 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +72,13 @@ class RunningServer:
     def stop(self, timeout: float = 20) -> None:
         """Stop everything the server started (its process group)."""
         stop_group(self.process, timeout)
+
+    def __enter__(self) -> RunningServer:
+        """``with start_server(...) as server:`` stops the server on the way out."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 def start_in_own_group(
@@ -146,28 +152,6 @@ def start_server(
         stop_group(process)
         raise
     return RunningServer(process, port, log_path, time.perf_counter() - started)
-
-
-@contextmanager
-def running_server(
-    command: Sequence[str],
-    log_path: Path,
-    *,
-    port: int,
-    env: Mapping[str, str],
-    health_path: str,
-    cwd: Path | None = None,
-    ready_timeout: float = 120,
-) -> Iterator[RunningServer]:
-    """``start_server`` for a ``with`` block: the server is stopped on the way out."""
-    server = start_server(
-        command, log_path, port=port, env=env, health_path=health_path, cwd=cwd,
-        ready_timeout=ready_timeout,
-    )  # fmt: skip
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _stat_fields(pid: int) -> list[str]:
