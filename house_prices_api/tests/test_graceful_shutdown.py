@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import wait_until_logged
-from servers import START_SCRIPT, RunningServer, call, start_server
+from servers import START_SCRIPT, RunningServer, call, start_server, wait_until_logged
 
 from regression_model import EXAMPLE_HOUSE
 

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from processes import wait_until_logged
-from servers import START_SCRIPT, RunningServer, call, start_server
+from servers import START_SCRIPT, RunningServer, call, start_server, wait_until_logged
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
 

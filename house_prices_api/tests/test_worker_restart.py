@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from processes import wait_for_workers, wait_until_logged, worker_pids
-from servers import START_SCRIPT, RunningServer, start_server
+from servers import START_SCRIPT, RunningServer, start_server, wait_until_logged
 
 from regression_model import EXAMPLE_HOUSE
+from scripts.local_processes import wait_for_workers, worker_pids
 
 PREDICT = "/api/v1/predict"
 JSON = {"Content-Type": "application/json"}
