@@ -11,8 +11,10 @@ import pytest
 from app.config import Settings
 from app.main import create_app
 from app.migrate import upgrade
+from browser import chromium
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from selenium.webdriver import Chrome
 from servers import START_SCRIPT, RunningServer, start_server
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
@@ -76,3 +78,19 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     )
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The real service (bin/start) with default settings, one per test module."""
+    log = tmp_path_factory.mktemp("default-server") / "server.log"
+    server = start_server([str(START_SCRIPT)], log)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chrome]:
+    """Headless Chromium with a fresh profile in the test's folder."""
+    with chromium(tmp_path / "profile") as driver:
+        yield driver

@@ -25,6 +25,7 @@ __all__ = [
     "REPO_ROOT",
     "START_SCRIPT",
     "RunningServer",
+    "api_price",
     "call",
     "free_port",
     "model_imported_from",
@@ -107,6 +108,17 @@ def call(
     except ValueError:
         parsed = raw.decode(errors="replace")
     return response.status, response.headers, parsed
+
+
+def api_price(server: RunningServer, row: dict[str, Any]) -> float:
+    """The price ``POST /api/v1/predict`` gives ``row``; fails on any other answer."""
+    connection = server.connect()
+    try:
+        status, _, body = call(connection, "POST", "/api/v1/predict", {"inputs": [row]})
+    finally:
+        connection.close()
+    assert status == 200, body
+    return float(body["predictions"][0])
 
 
 def model_imported_from(server: RunningServer) -> Path:

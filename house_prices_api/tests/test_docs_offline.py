@@ -8,16 +8,14 @@ does; ReDoc renders; and the browser requests nothing beyond 127.0.0.1.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from browser import chromium, off_loopback, requested_urls
+from browser import off_loopback, requested_urls
+from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
-from servers import START_SCRIPT, RunningServer, call, start_server
+from servers import RunningServer, api_price, call
 
 from regression_model import EXAMPLE_HOUSE
 
@@ -28,35 +26,11 @@ WAIT_S = 30
 PREDICT = "#operations-prediction-predict_api_v1_predict_post"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    log = tmp_path_factory.mktemp("docs") / "server.log"
-    running = start_server([str(START_SCRIPT)], log)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    with chromium(tmp_path / "profile") as driver:
-        yield driver
-
-
-def example_price(server: RunningServer) -> float:
-    connection = server.connect()
-    status, _, body = call(
-        connection, "POST", "/api/v1/predict", {"inputs": [EXAMPLE_HOUSE]}
-    )
-    connection.close()
-    assert status == 200
-    return float(body["predictions"][0])
-
-
 def test_swagger_ui_lists_the_operations_and_try_it_out_prices_the_example(
-    server: RunningServer, browser: WebDriver
+    default_server: RunningServer, browser: Chrome
 ) -> None:
     # Given the docs page of a running service
-    browser.get(f"{server.base_url}/docs")
+    browser.get(f"{default_server.base_url}/docs")
     wait = WebDriverWait(browser, WAIT_S)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".opblock")))
     paths = [
@@ -96,14 +70,16 @@ def test_swagger_ui_lists_the_operations_and_try_it_out_prices_the_example(
     # Then every operation is listed and the response box holds the API's price
     assert "/api/v1/predict" in paths
     assert "/api/v1/health" in paths
-    assert shown["predictions"] == [example_price(server)]
+    assert shown["predictions"] == [api_price(default_server, EXAMPLE_HOUSE)]
     assert off_loopback(requested_urls(browser)) == []
 
 
-def test_redoc_renders_the_operations(server: RunningServer, browser: WebDriver) -> None:
+def test_redoc_renders_the_operations(
+    default_server: RunningServer, browser: Chrome
+) -> None:
     # Given the ReDoc page of a running service
     # When the browser loads it
-    browser.get(f"{server.base_url}/redoc")
+    browser.get(f"{default_server.base_url}/redoc")
 
     # Then ReDoc draws the API's operations, with nothing fetched from elsewhere
     WebDriverWait(browser, WAIT_S).until(
@@ -113,9 +89,9 @@ def test_redoc_renders_the_operations(server: RunningServer, browser: WebDriver)
     assert off_loopback(requested_urls(browser)) == []
 
 
-def test_docs_pages_allow_no_other_origin(server: RunningServer) -> None:
+def test_docs_pages_allow_no_other_origin(default_server: RunningServer) -> None:
     # Given the running service
-    connection = server.connect()
+    connection = default_server.connect()
 
     # When the docs pages and one of their assets are fetched
     answers = {

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from browser import chromium, off_loopback, requested_urls
+from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from servers import REPO_ROOT, START_SCRIPT, RunningServer, call, start_server
+from servers import REPO_ROOT, RunningServer, api_price
 
 from regression_model import EXAMPLE_HOUSE
 
@@ -32,28 +31,6 @@ WAIT_S = 30
 SCREENSHOTS = REPO_ROOT / "docs" / "img"
 PHONE_WIDTH = 390
 CHANGED = {**EXAMPLE_HOUSE, "GrLivArea": 2100, "Neighborhood": "CollgCr"}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    log = tmp_path_factory.mktemp("page") / "server.log"
-    running = start_server([str(START_SCRIPT)], log)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    with chromium(tmp_path / "profile") as driver:
-        yield driver
-
-
-def api_price(server: RunningServer, row: dict[str, Any]) -> float:
-    connection = server.connect()
-    status, _, body = call(connection, "POST", "/api/v1/predict", {"inputs": [row]})
-    connection.close()
-    assert status == 200
-    return float(body["predictions"][0])
 
 
 def change_two_fields(browser: WebDriver) -> None:
@@ -94,10 +71,10 @@ def screenshot(browser: WebDriver, tmp_path: Path, name: str, width: int) -> Non
 
 
 def test_changing_two_fields_prices_the_house_as_the_api_does(
-    server: RunningServer, browser: WebDriver, tmp_path: Path
+    default_server: RunningServer, browser: Chrome, tmp_path: Path
 ) -> None:
     # Given the page, prefilled with the example house
-    browser.get(f"{server.base_url}/")
+    browser.get(f"{default_server.base_url}/")
 
     browser.execute_script("document.body.dataset.loaded = 'once'")
 
@@ -108,7 +85,7 @@ def test_changing_two_fields_prices_the_house_as_the_api_does(
     reloaded = browser.execute_script("return document.body.dataset.loaded !== 'once'")
 
     # Then the page shows the API's price for that row, and its address keeps the answers
-    assert price == api_price(server, CHANGED)
+    assert price == api_price(default_server, CHANGED)
     query = parse_qs(urlsplit(browser.current_url).query)
     assert query["GrLivArea"] == ["2100"]
     assert query["Neighborhood"] == ["CollgCr"]
@@ -123,10 +100,10 @@ def test_changing_two_fields_prices_the_house_as_the_api_does(
 
 
 def test_an_invalid_field_shows_its_message_beside_it(
-    server: RunningServer, browser: WebDriver
+    default_server: RunningServer, browser: Chrome
 ) -> None:
     # Given the page
-    browser.get(f"{server.base_url}/")
+    browser.get(f"{default_server.base_url}/")
 
     # When the overall quality is set above its scale and the form submitted
     quality = browser.find_element(By.ID, "field-OverallQual")
@@ -147,10 +124,10 @@ def test_an_invalid_field_shows_its_message_beside_it(
 
 
 def test_the_keyboard_reaches_the_button_and_enter_submits(
-    server: RunningServer, browser: WebDriver
+    default_server: RunningServer, browser: Chrome
 ) -> None:
     # Given the page, nothing focused
-    browser.get(f"{server.base_url}/")
+    browser.get(f"{default_server.base_url}/")
     button = browser.find_element(By.CSS_SELECTOR, "button[type=submit]")
 
     # When a person presses Tab until the button has focus, then Enter
@@ -164,13 +141,13 @@ def test_the_keyboard_reaches_the_button_and_enter_submits(
 
     # Then the focus was visible and the example house is priced
     assert outline != "none"
-    assert shown_price(browser) == api_price(server, EXAMPLE_HOUSE)
+    assert shown_price(browser) == api_price(default_server, EXAMPLE_HOUSE)
 
 
-def test_the_page_fits_a_phone(server: RunningServer, tmp_path: Path) -> None:
+def test_the_page_fits_a_phone(default_server: RunningServer, tmp_path: Path) -> None:
     # Given a phone-sized window
     with chromium(tmp_path / "profile", window=f"{PHONE_WIDTH},900") as phone:
-        phone.get(f"{server.base_url}/")
+        phone.get(f"{default_server.base_url}/")
 
         # When a person submits the changed house
         change_two_fields(phone)
@@ -178,7 +155,7 @@ def test_the_page_fits_a_phone(server: RunningServer, tmp_path: Path) -> None:
         price = shown_price(phone)
 
         # Then the price is the API's, shown above the form, and nothing scrolls sideways
-        assert price == api_price(server, CHANGED)
+        assert price == api_price(default_server, CHANGED)
         result = phone.find_element(By.ID, "result").rect
         form = phone.find_element(By.ID, "price-form").rect
         assert result["y"] < form["y"]
