@@ -12,12 +12,16 @@ from another origin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
+
+from app.static_files import listed_file
 
 ASSETS_URL = "/docs-assets"
 # The files fastapi_offline ships beside its code, and their media types.
@@ -48,7 +52,26 @@ def assets_folder() -> Path:
     return Path(str(files("fastapi_offline") / "static"))
 
 
-def _page(response: HTMLResponse) -> HTMLResponse:
+def _docs_page(
+    request: Request,
+    tool: str,
+    render: Callable[..., HTMLResponse],
+    **asset_urls: str,
+) -> HTMLResponse:
+    """``render``'s page of this app's schema, with the docs' headers.
+
+    ``asset_urls`` maps each of ``render``'s asset arguments to a file in
+    ``ASSETS``; its URL, like the schema's, is under the app's root path.
+    """
+    root = request.scope.get("root_path", "")
+    response = render(
+        openapi_url=f"{root}{request.app.openapi_url}",
+        title=f"{request.app.title} - {tool}",
+        **{
+            argument: f"{root}{ASSETS_URL}/{name}"
+            for argument, name in asset_urls.items()
+        },
+    )
     response.headers.update(DOCS_HEADERS)
     return response
 
@@ -56,41 +79,35 @@ def _page(response: HTMLResponse) -> HTMLResponse:
 @router.get("/docs", response_class=HTMLResponse)
 async def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI for ``/openapi.json``, its "Try it out" calling this service."""
-    root = request.scope.get("root_path", "")
-    return _page(
-        get_swagger_ui_html(
-            openapi_url=f"{root}{request.app.openapi_url}",
-            title=f"{request.app.title} - Swagger UI",
-            swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-        )
+    return _docs_page(
+        request,
+        "Swagger UI",
+        get_swagger_ui_html,
+        swagger_js_url="swagger-ui-bundle.js",
+        swagger_css_url="swagger-ui.css",
+        swagger_favicon_url="favicon.png",
     )
 
 
 @router.get("/redoc", response_class=HTMLResponse)
 async def redoc(request: Request) -> HTMLResponse:
     """ReDoc for ``/openapi.json``, without Google's fonts."""
-    root = request.scope.get("root_path", "")
-    return _page(
-        get_redoc_html(
-            openapi_url=f"{root}{request.app.openapi_url}",
-            title=f"{request.app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-            with_google_fonts=False,
-        )
+    return _docs_page(
+        request,
+        "ReDoc",
+        partial(get_redoc_html, with_google_fonts=False),
+        redoc_js_url="redoc.standalone.js",
+        redoc_favicon_url="favicon.png",
     )
 
 
 @router.get(ASSETS_URL + "/{name}")
 async def asset(name: str) -> FileResponse:
     """One of the docs' asset files; 404 for any other name."""
-    media_type = ASSETS.get(name)
-    if media_type is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no docs asset {name!r}")
-    return FileResponse(
-        assets_folder() / name,
-        media_type=media_type,
+    return listed_file(
+        assets_folder(),
+        name,
+        media_types=ASSETS,
         headers={"Cache-Control": "public, max-age=86400", **DOCS_HEADERS},
+        kind="docs asset",
     )

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
 
 from app import __version__
@@ -24,6 +24,7 @@ from app.api.deps import ServedModelDep, SettingsDep
 from app.api.predict import score_rows
 from app.page_fields import form_fields
 from app.page_render import ASSETS_URL, Estimate, PageContent, render_page
+from app.static_files import listed_file
 from regression_model import EXAMPLE_HOUSE, ROW_LEVEL
 
 STATIC_FOLDER = Path(__file__).resolve().parents[1] / "static"
@@ -119,13 +120,12 @@ def estimate_of(result: Mapping[str, Any]) -> Estimate:
 @router.get(ASSETS_URL + "/{name}")
 async def asset(name: str) -> FileResponse:
     """The page's stylesheet or script; 404 for any other name."""
-    media_type = ASSETS.get(name)
-    if media_type is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no page asset {name!r}")
-    return FileResponse(
-        STATIC_FOLDER / name,
-        media_type=media_type,
+    return listed_file(
+        STATIC_FOLDER,
+        name,
+        media_types=ASSETS,
         headers={"Cache-Control": "no-cache", **PAGE_HEADERS},
+        kind="page asset",
     )
 
 
