@@ -3,13 +3,14 @@
     apt-get install -y wrk postgresql      # the load client; the PostgreSQL server
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/monitoring_overhead.py
 
-Three builds of the same checkout, started through ``bin/start`` with one
+Builds of the same checkout, started through ``bin/start`` with one
 worker (``--workers``): ``off`` (``METRICS=false``, ``PREDICTION_LOG=off``),
-``sqlite`` (metrics and every row logged to SQLite in a temp folder) and
-``postgres`` (the same, logged to a throwaway PostgreSQL cluster on a
-loopback port; left out when PostgreSQL is not installed). They run in
-turn, ``--rounds`` times, so a change in the machine's load hits all three
-alike; each run warms up, then wrk sends the package's example house as
+``metrics`` (metrics on, the log off: what the log adds is the difference
+to the next two), ``sqlite`` (metrics and every row logged to SQLite in a
+temp folder) and ``postgres`` (the same, logged to a throwaway PostgreSQL
+cluster on a loopback port; left out when PostgreSQL is not installed).
+They run in turn, ``--rounds`` times, so a change in the machine's load
+hits them all alike; each run warms up, then wrk sends the package's example house as
 1-row requests on 8 keep-alive connections. Printed: every run, then per
 build the median throughput and p99 and their ratios to ``off``.
 """
@@ -34,6 +35,7 @@ from scripts.local_processes import RunningServer, free_port, start_server
 
 CONNECTIONS = 8
 OFF = "off"
+METRICS_ONLY = "metrics"
 
 
 def build_settings(
@@ -42,6 +44,8 @@ def build_settings(
     """The monitoring settings of ``build``."""
     if build == OFF:
         return {"METRICS": "false", "PREDICTION_LOG": "off"}
+    if build == METRICS_ONLY:
+        return {"METRICS": "true", "PREDICTION_LOG": "off"}
     settings = {"METRICS": "true", "PREDICTION_LOG": "all"}
     if build == "postgres":
         assert postgres is not None
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     require_wrk()
     pg_bin = postgres_bin()
-    builds = [OFF, "sqlite"] + (["postgres"] if pg_bin else [])
+    builds = [OFF, METRICS_ONLY, "sqlite"] + (["postgres"] if pg_bin else [])
     if pg_bin is None:
         print(
             "PostgreSQL is not installed: the postgres build is left out", file=sys.stderr
