@@ -19,6 +19,7 @@ guarantee approximate, which is why training measures coverage on
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -45,6 +46,11 @@ class IntervalCalibration(BaseModel):
     quantile: float
     knots_log_price: list[float]
     scales: list[float]
+
+    @cached_property
+    def table(self) -> tuple[np.ndarray, np.ndarray]:
+        """``knots_log_price`` and ``scales`` as arrays, converted once, not per call."""
+        return np.asarray(self.knots_log_price), np.asarray(self.scales)
 
 
 def band_scales(
@@ -97,7 +103,6 @@ def log_interval(
     calibration: IntervalCalibration, log_prices: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper log-price bounds for each predicted log price."""
-    half_width = calibration.quantile * np.interp(
-        log_prices, calibration.knots_log_price, calibration.scales
-    )
+    knots, scales = calibration.table
+    half_width = calibration.quantile * np.interp(log_prices, knots, scales)
     return log_prices - half_width, log_prices + half_width

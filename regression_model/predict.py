@@ -200,8 +200,11 @@ def _intervals(
     """Each priced row's ``[low, high]`` in dollars, from one vectorised lookup."""
     slots: list[list[float] | None] = [None] * len(predictions)
     low, high = log_interval(calibration, log_prices)
+    bounds_array = np.empty((len(log_prices), 2))
+    bounds_array[:, 0] = low
+    bounds_array[:, 1] = high
     with np.errstate(over="ignore"):
-        bounds = np.exp(np.column_stack((low, high))).tolist()
+        bounds = np.exp(bounds_array, out=bounds_array).tolist()
     for index, bound in zip(valid, bounds, strict=True):
         if predictions[index] is not None and math.isfinite(bound[1]):
             slots[index] = bound
