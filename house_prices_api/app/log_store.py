@@ -40,6 +40,8 @@ SQLITE_FILE = "predictions.sqlite3"
 # How long a statement waits for another worker's SQLite write lock.
 SQLITE_BUSY_MS = 5000
 POSTGRES_CONNECT_TIMEOUT_S = 3
+# len("2026-12-06 15:14:17.123456"): SQLAlchemy's SQLite DateTime text.
+SQLITE_TIMESTAMP_CHARS = 26
 
 metadata = MetaData()
 
@@ -158,10 +160,13 @@ class LogWriter:
     def timestamp_text(self, moment: datetime) -> str:
         """``moment`` as text this database reads into ``created_at``.
 
-        SQLite gets SQLAlchemy's own DateTime text, which its reads parse.
+        SQLite gets SQLAlchemy's own DateTime text, which its reads parse:
+        ``%Y-%m-%d %H:%M:%S.%f``, the first 26 characters of ``isoformat``
+        with a space and microseconds (what ``strftime`` writes, for a few
+        times less work per row).
         """
         if self._sqlite:
-            return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+            return moment.isoformat(" ", "microseconds")[:SQLITE_TIMESTAMP_CHARS]
         return moment.isoformat()
 
     def insert(self, rows: Sequence[LoggedRow]) -> None:

@@ -11,16 +11,17 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from app.config import Settings
-from app.log_store import predictions
+from app.log_store import LogWriter, make_engine, predictions
 from app.metrics import model_age_start
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import DateTime, select
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
 
@@ -348,3 +349,26 @@ def test_unseen_labels_are_counted_every_time_however_they_are_written(
         "house_prices_unseen_labels_total",
         (("field", "Neighborhood"),),
     ) not in metrics
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 6, 15, 14, 17, 123456, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_sqlite_times_are_written_as_sqlalchemy_writes_them(
+    tmp_path: Path, moment: datetime
+) -> None:
+    # Given the SQLite log's writer and SQLAlchemy's own DateTime for that dialect
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.sqlite3'}")
+    dialect = engine.dialect
+    sqlalchemy_text = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert sqlalchemy_text is not None
+    # When a time is turned into the text the log stores
+    # Then it is the text SQLAlchemy writes, so its reads and comparisons parse it
+    assert LogWriter(engine).timestamp_text(moment) == sqlalchemy_text(
+        moment.replace(tzinfo=None)
+    )
