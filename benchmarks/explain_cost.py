@@ -21,7 +21,6 @@ Run from the repository root:
 
 from __future__ import annotations
 
-import gc
 import statistics
 import tempfile
 import time
@@ -31,13 +30,11 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from held_out_batches import batches_by_gc_state, held_out_records
 
 from regression_model import load_model, make_prediction
-from regression_model.config.core import load_config
 from regression_model.model import LoadedModel, packaged_paths
 from regression_model.predict import _explanations
-from regression_model.processing.data_manager import load_dataset
-from regression_model.processing.validation import rows_from_input
 
 REPEATS = {1: 400, 1000: 15}
 TREES_INPUT, TREES_OUTPUT = "design_by_house", "trees_by_house"
@@ -114,9 +111,7 @@ def _row(
 
 def main() -> None:
     """Print the table: one line per batch size and collector state."""
-    config = load_config()
-    held_out = load_dataset(config.app.test_data_file).drop(columns=[config.model.target])
-    records = rows_from_input(held_out)
+    records = held_out_records()
     model = load_model()
     if model.explainer is None:
         raise SystemExit("the packaged model offers no explanations")
@@ -128,15 +123,8 @@ def main() -> None:
             "rows  gc       plain_ms  explained_ms  ratio  explainer_ms  dicts_ms", end=""
         )
         print("" if trees is None else "  trees_ms  floor")
-        for frozen in (False, True):
-            if frozen:
-                gc.collect()
-                gc.freeze()
-            for size, repeats in REPEATS.items():
-                batch = (records * (size // len(records) + 1))[:size]
-                state = "frozen " if frozen else "running"
-                print(f"{size:>4}  {state}  {_row(model, batch, repeats, trees)}")
-        gc.unfreeze()
+        for state, size, repeats, batch in batches_by_gc_state(records, REPEATS):
+            print(f"{size:>4}  {state:<7}  {_row(model, batch, repeats, trees)}")
 
 
 if __name__ == "__main__":

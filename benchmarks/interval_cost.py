@@ -14,15 +14,13 @@ after loading (as the service runs).
 from __future__ import annotations
 
 import dataclasses
-import gc
 import statistics
 import time
 from typing import Any
 
+from held_out_batches import batches_by_gc_state, held_out_records
+
 from regression_model import LoadedModel, load_model, make_prediction
-from regression_model.config.core import load_config
-from regression_model.processing.data_manager import load_dataset
-from regression_model.processing.validation import rows_from_input
 
 REPEATS = {1: 2000, 1000: 40}
 
@@ -48,9 +46,7 @@ def alternate(
 
 def main() -> None:
     """Print with/without-interval medians and ratios for 1 and 1,000 rows."""
-    config = load_config()
-    held_out = load_dataset(config.app.test_data_file).drop(columns=[config.model.target])
-    records = rows_from_input(held_out)
+    records = held_out_records()
     with_ = load_model()
     if with_.metadata.intervals is None:
         raise SystemExit("the packaged model carries no interval calibration")
@@ -59,19 +55,13 @@ def main() -> None:
     if "intervals" in checked:
         raise SystemExit("the copy still prices with intervals")
     print("rows  gc       with_ms  without_ms  ratio")
-    for frozen in (False, True):
-        if frozen:
-            gc.collect()
-            gc.freeze()
-        for size, repeats in REPEATS.items():
-            batch = (records * (size // len(records) + 1))[:size]
-            alternate(batch, with_, without, 5)
-            with_ms, without_ms = alternate(batch, with_, without, repeats)
-            label = "frozen" if frozen else "running"
-            print(
-                f"{size:>4}  {label:<7}  {with_ms:7.3f}  {without_ms:10.3f}  "
-                f"{with_ms / without_ms:5.3f}"
-            )
+    for state, size, repeats, batch in batches_by_gc_state(records, REPEATS):
+        alternate(batch, with_, without, 5)
+        with_ms, without_ms = alternate(batch, with_, without, repeats)
+        print(
+            f"{size:>4}  {state:<7}  {with_ms:7.3f}  {without_ms:10.3f}  "
+            f"{with_ms / without_ms:5.3f}"
+        )
 
 
 if __name__ == "__main__":
