@@ -34,6 +34,7 @@ from typing import Any
 from regression_model import load_model, make_prediction
 from regression_model.config.core import packaged_config
 from regression_model.model import packaged_paths
+from regression_model.onnx_contract import LABELS_KEY, NUMBERS_KEY, GraphNames
 from regression_model.processing.data_manager import load_dataset
 from regression_model.processing.validation import rows_from_input, validate_rows
 from regression_model.scoring import OnnxScorer
@@ -114,19 +115,24 @@ def per_column_floor(
     from onnx import TensorProto, helper
 
     graph = onnx.load(graph_path)
-    names = {prop.key: prop.value.split(",") for prop in graph.metadata_props}
-    layout = [("numbers", TensorProto.DOUBLE), ("labels", TensorProto.STRING)]
+    names = GraphNames.from_metadata(
+        {prop.key: prop.value for prop in graph.metadata_props}
+    )
+    layout = [
+        (NUMBERS_KEY, names.numbers, TensorProto.DOUBLE),
+        (LABELS_KEY, names.labels, TensorProto.STRING),
+    ]
     inputs = [
         helper.make_tensor_value_info(name, kind, ["N"])
-        for block, kind in layout
-        for name in names[block]
+        for _, columns, kind in layout
+        for name in columns
     ]
 
     def per_column(arrays: dict[str, Any]) -> dict[str, Any]:
         return {
             name: arrays[block][row]
-            for block, _ in layout
-            for row, name in enumerate(names[block])
+            for block, columns, _ in layout
+            for row, name in enumerate(columns)
         }
 
     return _session(_feed_only_model(inputs, graph.ir_version)), per_column

@@ -60,10 +60,16 @@ def post_worker_init(_worker: Any) -> None:
 
 
 def raised(stderr: str) -> str:
-    """The exception at the end of a traceback (after its last frame), on one line."""
+    """The exception at the end of a traceback (after its last frame), on one line.
+
+    A frame is a ``  File ...`` line and the indented source lines under it;
+    what follows the last frame is the exception, continuation lines too.
+    """
     lines = stderr.rstrip().splitlines()
-    frames = [index for index, line in enumerate(lines) if line.startswith("  ")]
-    after = lines[frames[-1] + 1 :] if frames else lines
+    files = [index for index, line in enumerate(lines) if line.startswith('  File "')]
+    after = lines[files[-1] + 1 :] if files else lines
+    while after and after[0].startswith("    "):
+        after = after[1:]
     return " ".join(line.strip() for line in after)
 
 

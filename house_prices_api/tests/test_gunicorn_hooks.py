@@ -54,7 +54,7 @@ def test_a_failed_migration_is_named_by_its_last_exception_line(
         '  File "x.py", line 1, in <module>\n'
         "    connect()\n"
         "sqlalchemy.exc.OperationalError: connection refused\n"
-        "Is the server running on that host?\n"
+        "  Is the server running on that host?\n"
     )
     # When it is summarised for the arbiter's log
     # Then the summary is the exception after the last frame, on one line
@@ -62,3 +62,17 @@ def test_a_failed_migration_is_named_by_its_last_exception_line(
         "sqlalchemy.exc.OperationalError: connection refused "
         "Is the server running on that host?"
     )
+
+
+def test_a_traceback_without_source_lines_still_gives_its_exception(
+    hooks: ModuleType,
+) -> None:
+    # Given a frame without a source line (frozen modules print none)
+    stderr = (
+        "Traceback (most recent call last):\n"
+        '  File "<frozen runpy>", line 198, in _run_module_as_main\n'
+        "ModuleNotFoundError: No module named 'app'\n"
+    )
+    # When it is summarised
+    # Then the exception is kept whole
+    assert hooks.raised(stderr) == "ModuleNotFoundError: No module named 'app'"
