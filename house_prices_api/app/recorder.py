@@ -131,6 +131,9 @@ class PredictionRecorder:
         self._thread = threading.Thread(
             target=self._run, name="prediction-recorder", daemon=True
         )
+        # Looked up once: every request adds to one of them.
+        self._priced_rows = None if metrics is None else metrics.rows.labels("priced")
+        self._refused_rows = None if metrics is None else metrics.rows.labels("refused")
 
     def start(self) -> None:
         """Start the log's writer thread, if the log is on (after gunicorn forked)."""
@@ -229,12 +232,14 @@ class PredictionRecorder:
         """Add one answered batch to the metrics: rows, errors, gaps, labels, prices."""
         metrics = self.metrics
         assert metrics is not None
+        assert self._priced_rows is not None
+        assert self._refused_rows is not None
         predictions = result["predictions"]
         priced = len(predictions) - predictions.count(None)
         if priced:
-            metrics.rows.labels("priced").inc(priced)
+            self._priced_rows.inc(priced)
         if priced < len(predictions):
-            metrics.rows.labels("refused").inc(len(predictions) - priced)
+            self._refused_rows.inc(len(predictions) - priced)
         for error in result["errors"]:
             metrics.row_errors.labels(error["field"]).inc()
         for entry in result["imputed"]:
