@@ -10,7 +10,9 @@ served by gunicorn with the service's worker class
 imported; that app with the served model loaded (``worker_memory_apps.py``);
 then the service itself through ``house_prices_api/bin/start`` with metrics
 and the prediction log off, with the log off, and as deployed (everything
-on). The first four hold nothing of ours: they are the floor.
+on, where the arbiter also runs the log's writer, one process per
+instance, whose RSS is printed under it). The first four hold nothing of
+ours: they are the floor.
 
 Printed per stage, once it is idle: the worker's RSS, PSS and USS (from
 ``/proc/PID/smaps_rollup``) and the arbiter's RSS. Then, for the served
@@ -36,7 +38,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from http_latency import BENCHMARKS, HEALTH_PATH, PREDICT_PATH, REPO_ROOT
@@ -47,6 +49,7 @@ from scripts.local_processes import (
     LOOPBACK,
     PROC,
     RunningServer,
+    children,
     free_port,
     peak_rss_kib,
     start_server,
@@ -88,6 +91,8 @@ class StageFigures:
     arbiter_rss_kib: int | None = None
     loaded: Memory | None = None
     peak_rss_kib: int | None = None
+    writer_rss_kib: int | None = None
+    writer_peak_kib: int | None = None
 
     def line(self) -> str:
         arbiter = (
@@ -101,7 +106,14 @@ class StageFigures:
             if self.peak_rss_kib
             else f"{'-':>6}"
         )
-        return f"{self.name:<34} {arbiter} {self.idle.cells()}   {loaded} {peak}"
+        line = f"{self.name:<34} {arbiter} {self.idle.cells()}   {loaded} {peak}"
+        if self.writer_rss_kib and self.writer_peak_kib:
+            line += (
+                f"\n{'  + its log writer process':<34} {'-':>7} "
+                f"{self.writer_rss_kib / KIB_PER_MIB:>6.1f} {'-':>6} {'-':>6}   "
+                f"{'-':>6} {'-':>6} {'-':>6} {self.writer_peak_kib / KIB_PER_MIB:>6.1f}"
+            )
+        return line
 
 
 HEADER = (
@@ -233,7 +245,27 @@ def served_figures(
             raise RuntimeError(
                 f"{name}: {load.failed} of {load.requests} requests failed"
             )
-    return StageFigures(name, idle, arbiter, memory_of(worker), peak_rss_kib(worker))
+    figures = StageFigures(name, idle, arbiter, memory_of(worker), peak_rss_kib(worker))
+    writer = log_writer(server.process.pid)
+    if writer is not None:
+        figures = replace(
+            figures,
+            writer_rss_kib=memory_of(writer).rss,
+            writer_peak_kib=peak_rss_kib(writer),
+        )
+    return figures
+
+
+def log_writer(arbiter: int) -> int | None:
+    """The arbiter's prediction-log writer process (one per instance), if it runs one."""
+    for pid in children(arbiter):
+        try:
+            command = (PROC / str(pid) / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"app.log_sidecar" in command:
+            return pid
+    return None
 
 
 SERVICE_STAGES: tuple[tuple[str, dict[str, str]], ...] = (

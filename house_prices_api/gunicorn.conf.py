@@ -2,9 +2,14 @@
 
 The arbiter runs them, once per start, not once per worker:
 ``on_starting`` brings the prediction log's schema to Alembic's newest
-revision before any worker forks; ``child_exit`` marks a gone worker's
-metric files, so its live gauges leave the scrape while its counts stay;
-``on_exit`` removes the metrics folder ``bin/start`` made for this start.
+revision and starts the log's writer (``python -m app.log_sidecar``, one
+process for all workers, its socket named to them in
+``PREDICTION_LOG_SOCKET``) before any worker forks; ``pre_fork`` starts
+the writer again if it died; ``child_exit`` marks a gone worker's metric
+files, so its live gauges leave the scrape while its counts stay;
+``on_exit``, once every worker has stopped (and sent what it held), stops
+the writer, which writes what is left, and removes the folders this start
+made.
 One runs in each worker once it is set up: ``post_worker_init`` shortens
 the GIL's switch interval (see ``GIL_SWITCH_INTERVAL_S``).
 
@@ -18,8 +23,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +36,12 @@ from prometheus_client import multiprocess
 # Set by bin/start to the folder it created (never to one the operator chose).
 OWNED_METRICS_DIR_ENV = "HOUSE_PRICES_OWNED_METRICS_DIR"
 MIGRATE_COMMAND = (sys.executable, "-m", "app.migrate")
+WRITER_COMMAND = (sys.executable, "-m", "app.log_sidecar")
+# Set on the arbiter (and so on every worker it forks) to the writer's socket.
+SOCKET_ENV = "PREDICTION_LOG_SOCKET"
+WRITER_START_TIMEOUT_S = 30.0
+# Within bin/start's graceful timeout: the writer's last insert.
+WRITER_STOP_TIMEOUT_S = 15.0
 # The service's folder, where `app` is importable (this file sits in it).
 SERVICE_DIR = Path(__file__).resolve().parent
 # How long the event loop may wait for the GIL while another thread of the
@@ -37,10 +51,12 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def on_starting(server: Any) -> None:
-    """Migrate the prediction log; a database that is down only delays the log."""
+    """Migrate the prediction log and start its writer; a database that is down
+    only delays the log."""
     from app.config import Settings  # noqa: PLC0415 - the app's settings load here, once
 
-    if not Settings().prediction_log:
+    settings = Settings()
+    if not settings.prediction_log:
         return
     migration = subprocess.run(
         MIGRATE_COMMAND, cwd=SERVICE_DIR, capture_output=True, text=True, check=False
@@ -52,6 +68,42 @@ def on_starting(server: Any) -> None:
             "(python -m app.migrate)",
             raised(migration.stderr) or f"exit status {migration.returncode}",
         )
+    if settings.prediction_log_socket is not None:
+        return  # the operator runs the writer (python -m app.log_sidecar PATH)
+    folder = Path(tempfile.mkdtemp(prefix="house-prices-log-"))
+    server.log_writer_folder = folder
+    os.environ[SOCKET_ENV] = str(folder / "writer.sock")
+    start_writer(server)
+
+
+def start_writer(server: Any) -> None:
+    """Start the log's writer process and wait until its socket is there."""
+    socket_path = Path(os.environ[SOCKET_ENV])
+    socket_path.unlink(missing_ok=True)
+    server.log_writer = subprocess.Popen(
+        (*WRITER_COMMAND, str(socket_path)), cwd=SERVICE_DIR
+    )
+    deadline = time.monotonic() + WRITER_START_TIMEOUT_S
+    while not socket_path.exists():
+        if server.log_writer.poll() is not None or time.monotonic() > deadline:
+            server.log.error(
+                "prediction log: the writer did not start (exit status %s); rows "
+                "are dropped and counted until it does",
+                server.log_writer.returncode,
+            )
+            return
+        time.sleep(0.02)
+
+
+def pre_fork(server: Any, _worker: Any) -> None:
+    """Start the log's writer again if it died (checked whenever a worker starts)."""
+    writer = getattr(server, "log_writer", None)
+    if writer is not None and writer.poll() is not None:
+        server.log.error(
+            "prediction log: the writer exited (status %s); starting it again",
+            writer.returncode,
+        )
+        start_writer(server)
 
 
 def post_worker_init(_worker: Any) -> None:
@@ -78,8 +130,20 @@ def child_exit(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def on_exit(_server: Any) -> None:
-    """Remove the metrics folder bin/start created for this start."""
+def on_exit(server: Any) -> None:
+    """Stop the log's writer (it writes what is left); remove this start's folders."""
+    writer = getattr(server, "log_writer", None)
+    if writer is not None and writer.poll() is None:
+        writer.send_signal(signal.SIGTERM)
+        try:
+            writer.wait(WRITER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            server.log.error("prediction log: the writer did not finish; killed")
+            writer.kill()
+            writer.wait()
+    folder = getattr(server, "log_writer_folder", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     owned = os.environ.get(OWNED_METRICS_DIR_ENV)
     if owned and owned == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         shutil.rmtree(owned, ignore_errors=True)

@@ -98,9 +98,14 @@ class Settings(BaseSettings):
     prediction_log_queue_rows: int = Field(
         5_000,
         ge=1,
-        description="Most rows waiting for the log writer per worker (a few seconds "
-        "of traffic, about 9 MiB of 40-field rows); more are dropped and counted, so "
-        "a slow database never grows memory.",
+        description="Most rows waiting to be sent, in each worker, and waiting for "
+        "the database, in the log's writer (a few seconds of traffic); more are "
+        "dropped and counted, so a slow database never grows memory.",
+    )
+    prediction_log_socket: str | None = Field(
+        None,
+        description="UNIX socket of the log's writer; bin/start's arbiter starts "
+        "one and sets it. Unset: the app runs the writer in a thread of its own.",
     )
 
     @field_validator("prediction_log", mode="before")

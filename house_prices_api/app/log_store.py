@@ -16,7 +16,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import PydanticSerializationError, to_json
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -35,6 +34,7 @@ from sqlalchemy import (
 )
 
 from app.config import Settings
+from app.log_wire import DecodedRow
 
 SQLITE_FILE = "predictions.sqlite3"
 # How long a statement waits for another worker's SQLite write lock.
@@ -107,7 +107,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-# The columns a logged row fills, in the order ``LogWriter.insert`` takes them.
+# The columns a logged row fills, in the order ``LogWriter.insert`` writes them.
 LOGGED_COLUMNS = (
     "request_id",
     "row",
@@ -127,30 +127,15 @@ _SQLITE_INSERT = (
     f"VALUES ({', '.join('?' for _ in LOGGED_COLUMNS)})"
 )
 
-LoggedRow = tuple[
-    str,
-    int,
-    str,
-    str,
-    dict[str, Any] | None,
-    float | None,
-    float | None,
-    float | None,
-    list[dict[str, str]] | None,
-    list[str] | None,
-]
-
 
 class LogWriter:
     """Writes batches of logged rows the cheapest way each database offers.
 
     PostgreSQL gets them through ``COPY`` (psycopg's ``Cursor.copy`` on the
-    connection SQLAlchemy holds), SQLite through one ``executemany``: the
-    writer thread shares the GIL with the event loop, so the per-row Python
-    work of SQLAlchemy's bind processing, and PostgreSQL's per-statement
-    work on the second core, are what the log costs the service. JSON
-    values are encoded here, once each, by pydantic-core; times arrive as
-    the text the database reads (``timestamp_text``).
+    connection SQLAlchemy holds), SQLite through one ``executemany``, so
+    neither spends SQLAlchemy's per-row bind processing. JSON values arrive
+    as text (``app.log_wire``); times are turned into the text each
+    database reads (``timestamp_text``).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -169,33 +154,23 @@ class LogWriter:
             return moment.isoformat(" ", "microseconds")[:SQLITE_TIMESTAMP_CHARS]
         return moment.isoformat()
 
-    def insert(self, rows: Sequence[LoggedRow]) -> None:
+    def insert(self, rows: Sequence[DecodedRow]) -> None:
         """Insert ``rows`` in one transaction."""
+        stamp = self.timestamp_text
         encoded = [
             (
-                request_id,
-                row,
-                created_at,
-                version,
-                json_text(features),
-                price,
-                lower,
-                upper,
-                json_text(errors),
-                json_text(imputed),
+                row.request_id,
+                row.row,
+                stamp(row.answered_at),
+                row.model_version,
+                row.features,
+                row.price,
+                row.price_lower,
+                row.price_upper,
+                row.errors,
+                row.imputed,
             )
-            for (
-                request_id,
-                row,
-                created_at,
-                version,
-                features,
-                price,
-                lower,
-                upper,
-                errors,
-                imputed,
-            ) in rows
+            for row in rows
         ]
         with self.engine.begin() as connection:
             if self._sqlite:
@@ -206,33 +181,6 @@ class LogWriter:
             with driver.cursor() as cursor, cursor.copy(_POSTGRES_COPY) as copy:
                 for line in encoded:
                     copy.write_row(line)
-
-
-def json_text(value: Any) -> str | None:
-    """``value`` as JSON text (None stays SQL NULL); NaN and infinities as null.
-
-    A lone surrogate (``"\\ud800"`` in a client's JSON) has no UTF-8 form:
-    only then is the value walked, such strings getting ``?`` in its place.
-    """
-    if value is None:
-        return None
-    try:
-        return to_json(value, inf_nan_mode="null").decode()
-    except PydanticSerializationError:
-        return to_json(_replace_surrogates(value), inf_nan_mode="null").decode()
-
-
-def _replace_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode()
-    if isinstance(value, dict):
-        return {
-            _replace_surrogates(key): _replace_surrogates(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_replace_surrogates(item) for item in value]
-    return value
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from app.config import LogLevel
 
 NO_REQUEST = "-"
+WARN_INTERVAL_S = 60.0
 ACCESS_LOGGER = "app.middleware"
 
 
@@ -168,3 +169,19 @@ def configure_logging(level: LogLevel, log_format: str) -> AccessWriter:
     return (
         text_access_writer(sys.stderr) if log_format == "text" else loguru_access_writer
     )
+
+
+class RateLimitedWarning:
+    """Logs a problem at most once per interval, with how often it happened since."""
+
+    def __init__(self, interval: float = WARN_INTERVAL_S) -> None:
+        self.interval = interval
+        self._last = float("-inf")
+        self._since = 0
+
+    def __call__(self, message: str) -> None:
+        self._since += 1
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            logger.warning("{} ({} times since the last warning)", message, self._since)
+            self._last, self._since = now, 0

@@ -24,9 +24,10 @@ from app import __version__
 from app.api import docs, feedback, health, home, inference, predict
 from app.api import metrics as metrics_api
 from app.api.auth import API_KEY_HEADER, UNAUTHORIZED_RESPONSE, require_api_key
+from app.api.feedback import close_feedback_engine
 from app.config import Settings
 from app.errors import install_error_handlers
-from app.log_store import database_url, make_engine
+from app.log_client import LogClient
 from app.logs import configure_logging
 from app.metrics import (
     MetricsMiddleware,
@@ -92,18 +93,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.prediction_pool.shutdown(wait=False)
     if recorder is not None:
         recorder.close(LOG_FLUSH_TIMEOUT_S)
-        if recorder.engine is not None:
-            recorder.engine.dispose()
+    if app.state.log_writer is not None:
+        app.state.log_writer.stop(LOG_FLUSH_TIMEOUT_S)
+    close_feedback_engine(app)
 
 
 def start_recorder(
     app: FastAPI, settings: Settings, model: LoadedModel
 ) -> PredictionRecorder | None:
-    """The worker's recorder of metrics and the prediction log, if either is on.
-
-    The schema is Alembic's job, done once per start (``gunicorn.conf.py``);
-    the recorder only inserts.
-    """
+    """The worker's recorder of metrics and the prediction log, if either is on."""
     metrics: ServiceMetrics | None = app.state.metrics
     if metrics is None and not settings.prediction_log:
         return None
@@ -112,17 +110,36 @@ def start_recorder(
         metrics.serve_version(model.version, model.backend)
         since = model_age_start(model, snapshot.data_end)
         app.state.model_age = ModelAgeCollector(since)
-    engine = make_engine(database_url(settings)) if settings.prediction_log else None
+    log = connect_log(app, settings) if settings.prediction_log else None
     recorder = PredictionRecorder(
-        metrics=metrics,
-        engine=engine,
-        snapshot=snapshot,
-        max_rows=settings.prediction_log_queue_rows,
-        sample_rate=settings.prediction_log,
+        metrics=metrics, log=log, snapshot=snapshot, sample_rate=settings.prediction_log
     )
-    recorder.start()
     app.state.recorder = recorder
     return recorder
+
+
+def connect_log(app: FastAPI, settings: Settings) -> LogClient:
+    """The worker's line to the log's writer: ``bin/start``'s, or one of its own.
+
+    Under ``bin/start`` the arbiter runs one writer process for all workers
+    and names its socket (``PREDICTION_LOG_SOCKET``). An app built any other
+    way (in-process tests, a bare ``uvicorn``) runs the same writer in a
+    thread, and only then imports SQLAlchemy. The schema is Alembic's job
+    either way (``python -m app.migrate``).
+    """
+    metrics: ServiceMetrics | None = app.state.metrics
+    path = settings.prediction_log_socket
+    if path is None:
+        from app.log_sidecar import start_in_thread  # noqa: PLC0415 - see docstring
+
+        writer = start_in_thread(settings, metrics.log if metrics is not None else None)
+        app.state.log_writer = writer
+        path = writer.path
+    return LogClient(
+        path,
+        max_rows=settings.prediction_log_queue_rows,
+        dropped=metrics.log.dropped if metrics is not None else None,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -143,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.prediction_pool = create_prediction_pool()
     app.state.metrics = ServiceMetrics() if settings.metrics else None
     app.state.recorder = None
+    app.state.log_writer = None
     # Keys guard predictions and feedback; health, docs and the home page stay open.
     key_check = [Depends(require_api_key)] if settings.api_keys else []
     key_responses = UNAUTHORIZED_RESPONSE if settings.api_keys else {}

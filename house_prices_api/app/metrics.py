@@ -5,9 +5,10 @@ worker's counters live in memory-mapped files there, ``/metrics`` sums the
 files of every worker (``MultiProcessCollector``), and ``gunicorn.conf.py``
 marks a dead worker's files, so the counts add up however many workers
 there are. An app built without that variable (in-process tests) counts in
-its own registry. Per-row and per-field counts are recorded by the log
-writer's thread (``app.recorder``), off the request path; the request path
-counts requests, their latency and rows priced or refused.
+its own registry. The request path counts requests and their latency
+(``MetricsMiddleware``) and each answered batch (``app.recorder``); the
+prediction log's writer, a process of its own under ``bin/start``
+(``app.log_sidecar``), counts the rows it wrote or lost in the same folder.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prometheus_client import (
@@ -48,6 +50,41 @@ PRICE_BUCKETS = (
     500_000,
     750_000,
 )
+
+
+# Why the prediction log lost rows: a full queue (worker or writer), a failing
+# database, or a writer the worker could not reach.
+DROP_REASONS = ("queue_full", "database", "writer")
+
+
+@dataclass(frozen=True)
+class LogCounters:
+    """The prediction log's own counts, kept by whichever process writes or drops."""
+
+    written: Counter
+    dropped: Counter
+
+
+def log_counters(registry: CollectorRegistry) -> LogCounters:
+    """The prediction log's counters in ``registry`` (a worker's, or the writer's)."""
+    counters = LogCounters(
+        written=Counter(
+            "house_prices_prediction_log_written_rows",
+            "Rows written to the prediction log.",
+            registry=registry,
+        ),
+        dropped=Counter(
+            "house_prices_prediction_log_dropped_rows",
+            "Rows the prediction log lost: queue_full, database (failing writes) "
+            "or writer (the log's writer could not be reached).",
+            ["reason"],
+            registry=registry,
+        ),
+    )
+    # Known reasons start at 0, so rates and alerts see them before the first loss.
+    for reason in DROP_REASONS:
+        counters.dropped.labels(reason)
+    return counters
 
 
 class ServiceMetrics:
@@ -106,17 +143,7 @@ class ServiceMetrics:
             multiprocess_mode="livemax",
             registry=registry,
         )
-        self.log_written = Counter(
-            "house_prices_prediction_log_written_rows",
-            "Rows written to the prediction log.",
-            registry=registry,
-        )
-        self.log_dropped = Counter(
-            "house_prices_prediction_log_dropped_rows",
-            "Rows the prediction log lost: queue_full or database (failing writes).",
-            ["reason"],
-            registry=registry,
-        )
+        self.log = log_counters(registry)
         self.feedback = Counter(
             "house_prices_feedback",
             "Sale prices reported for priced rows, by the model version that priced "
@@ -135,8 +162,6 @@ class ServiceMetrics:
         # the first event (a missing series is not a zero).
         for outcome in ("priced", "refused"):
             self.rows.labels(outcome)
-        for reason in ("queue_full", "database"):
-            self.log_dropped.labels(reason)
 
     def serve_version(self, version: str, backend: str) -> None:
         """Mark ``version`` as served; its feedback series start at 0."""

@@ -2,7 +2,7 @@
 
 The real servers (several workers, PostgreSQL, SIGTERM) are in
 ``test_prediction_log.py``; here the app is built with ``create_app`` and
-its recorder's thread is flushed before anything is read back.
+its log writer (a thread here) is flushed before anything is read back.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from app.config import Settings
-from app.log_store import LogWriter, make_engine, predictions
+from app.log_store import LogWriter, database_url, make_engine, predictions
 from app.metrics import model_age_start
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -155,13 +155,15 @@ def test_every_row_is_logged_as_answered(client: TestClient) -> None:
         PREDICT, json={"inputs": rows}, headers={"X-Request-ID": "log-mixed-1"}
     )
     client.app.state.recorder.flush(5)  # type: ignore[attr-defined]
-    engine = client.app.state.recorder.engine  # type: ignore[attr-defined]
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    engine = make_engine(database_url(settings))
     with engine.connect() as connection:
         logged = connection.execute(
             select(predictions)
             .where(predictions.c.request_id == "log-mixed-1")
             .order_by(predictions.c.row)
         ).all()
+    engine.dispose()
     # Then there is one line per row, in order, with its price, errors and gaps,
     # the features as sent minus unknown keys, and the model version
     body = response.json()

@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, func, select
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
 from scripts.local_postgres import PostgresServer, create_cluster, postgres_bin
+from scripts.local_processes import children, worker_pids
 
 pytestmark = pytest.mark.process
 
@@ -302,3 +303,52 @@ def test_sqlite_needs_no_configuration(tmp_path: Path) -> None:
     engine.dispose()
     assert mode == "wal"
     assert json.loads(json.dumps(lines[0].features)) == EXAMPLE_HOUSE
+
+
+def writer_pid(server: RunningServer) -> int:
+    """The arbiter's log writer process (``python -m app.log_sidecar``)."""
+    for pid in children(server.process.pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"app.log_sidecar" in command:
+            return pid
+    raise AssertionError(f"no log writer among {children(server.process.pid)}")
+
+
+def test_a_killed_writer_costs_rows_not_answers_and_is_started_again(
+    tmp_path: Path,
+) -> None:
+    # Given one worker logging to SQLite through the arbiter's writer process
+    server = serve(tmp_path, PREDICTION_LOG_DIR=str(tmp_path / "log"))
+    url = f"sqlite:///{tmp_path / 'log' / 'predictions.sqlite3'}"
+    prefix = f"killed-{uuid.uuid4().hex[:8]}-"
+    try:
+        post(server, GOOD, f"{prefix}a")
+        assert len(wait_for_lines(url, f"{prefix}a", 2)) == 2
+        first_writer = writer_pid(server)
+        # When the writer is killed outright while 20 batches are priced
+        os.kill(first_writer, signal.SIGKILL)
+        during = [post(server, GOOD, f"{prefix}b{index}") for index in range(20)]
+        time.sleep(0.5)
+        down = scrape(server)
+        # and the worker is then replaced (the arbiter starts the writer again)
+        (worker,) = worker_pids(server.process.pid)
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while server.log_text().count("Application startup complete.") < 2:
+            assert time.monotonic() < deadline, server.log_text()[-3000:]
+            time.sleep(0.1)
+        after = post(server, GOOD, f"{prefix}c")
+        resumed = wait_for_lines(url, f"{prefix}c", 2)
+        second_writer = writer_pid(server)
+    finally:
+        server.stop()
+    # Then every request was answered, the lost rows were counted as the
+    # writer's, and a new writer logs again
+    assert {answer["status"] for answer in during} == {200}
+    assert after["status"] == 200
+    assert down["house_prices_prediction_log_dropped_rows_total{writer}"] > 0
+    assert second_writer != first_writer
+    assert [line.row for line in resumed] == [0, 1]

@@ -3,26 +3,32 @@
 The truth is written into the prediction log's row (found by the
 ``X-Request-ID`` of the prediction and the row's index) and, when the row
 was priced, added to the live RMSLE metrics of the model version that
-priced it. A prediction made a moment ago may still be in the log
-writer's queue: on a miss the writer is flushed once and the row looked
-up again, so a client can report right after predicting.
+priced it. A prediction made a moment ago may still be on its way to the
+database: on a miss the log's writer is asked to write what it holds and
+the row is looked up again, so a client can report right after
+predicting. The worker connects to the database for the first report it
+gets (``feedback_engine``): a worker that never gets one never imports
+SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import HTTPException, Request, status
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import SQLAlchemyError
 
-from app.log_store import Comparison, Feedback, store_feedback
 from app.metrics import ServiceMetrics
 from app.recorder import PredictionRecorder
 from app.schemas import ErrorResponse
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from app.log_store import Comparison
 
 FLUSH_WAIT_S = 5.0
 # The log's row column is a 32-bit integer in both databases.
@@ -74,11 +80,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 async def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
     """Store the sale price beside the logged prediction; 404 if none is logged."""
     recorder: PredictionRecorder | None = request.app.state.recorder
-    if recorder is None or recorder.engine is None:
+    if recorder is None or recorder.log is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail="the prediction log is off (PREDICTION_LOG=off): no feedback is kept",
         )
+    # The database's modules load with the first report (see the module's docstring).
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from app.log_store import Feedback, store_feedback  # noqa: PLC0415
+
     received = Feedback(
         request_id=body.request_id,
         row=body.row,
@@ -86,8 +97,8 @@ async def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
         sale_date=body.sale_date,
         received_at=datetime.now(UTC),
     )
-    engine = recorder.engine
     try:
+        engine = feedback_engine(request.app)
         matched = await run_in_threadpool(store_feedback, engine, received)
         if not matched:
             await run_in_threadpool(recorder.flush, FLUSH_WAIT_S)
@@ -114,6 +125,25 @@ async def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
         predicted=[comparison.price for comparison in matched],
         model_versions=[comparison.model_version for comparison in matched],
     )
+
+
+def feedback_engine(app: FastAPI) -> Engine:
+    """The prediction log's database, connected on the worker's first report."""
+    engine: Engine | None = getattr(app.state, "feedback_engine", None)
+    if engine is None:
+        from app.log_store import database_url, make_engine  # noqa: PLC0415
+
+        engine = make_engine(database_url(app.state.settings))
+        app.state.feedback_engine = engine
+    return engine
+
+
+def close_feedback_engine(app: FastAPI) -> None:
+    """Close the feedback's database connections, if a report ever opened them."""
+    engine: Engine | None = getattr(app.state, "feedback_engine", None)
+    if engine is not None:
+        engine.dispose()
+        app.state.feedback_engine = None
 
 
 def count_errors(metrics: ServiceMetrics, matched: list[Comparison]) -> None:

@@ -1,0 +1,368 @@
+"""The prediction log's writer: one per service instance, beside the workers.
+
+Workers send each logged batch as a line on a UNIX socket (``app.log_wire``,
+``app.log_client``) and go back to serving; this writer decodes the lines
+and inserts them in batches (``LogWriter``). Under ``bin/start`` it is a
+process of its own, started by gunicorn's arbiter (``gunicorn.conf.py``)
+and run as ``python -m app.log_sidecar``, so the log's work runs on
+another core and under another GIL than the requests; an app built
+without one (in-process tests, a bare ``uvicorn``) runs the same writer in
+a thread (``start_in_thread``).
+
+Two threads: one reads every worker's socket and hands decoded rows over,
+bounded in rows (``PREDICTION_LOG_QUEUE_ROWS``; a batch that does not fit
+is dropped and counted as ``queue_full``); the other inserts them every
+``FLUSH_INTERVAL_S`` (or once ``BATCH_ROWS`` wait). A failing insert keeps
+its rows, up to the same bound, and is retried with a growing pause; what
+does not fit is dropped and counted as ``database``. So reading never
+waits for the database, and a slow or absent database never grows memory.
+A ``flush`` line is answered once what arrived before it was written (the
+feedback endpoint's read-your-writes). On SIGTERM the writer reads until
+every worker has closed its socket (they flush as they stop), writes what
+is left and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.config import Settings
+from app.log_store import LogWriter, database_url, make_engine
+from app.log_wire import DecodedRow, decode_batch, flush_token, flushed_line
+from app.logs import RateLimitedWarning, configure_logging
+from app.metrics import LogCounters, log_counters
+
+SOCKET_NAME = "writer.sock"
+BATCH_ROWS = 1000
+FLUSH_INTERVAL_S = 0.1
+MAX_BACKOFF_S = 30.0
+READ_BYTES = 1 << 18
+# After SIGTERM: how long to keep reading sockets the workers have not closed.
+STOP_READ_S = 5.0
+# How often the reader looks up from its sockets (parent gone, stop asked).
+TICK_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class FlushRequest:
+    """A worker's ``flush`` line: write what came before, then answer on ``reply``."""
+
+    reply: socket.socket
+    token: int
+
+
+class Stop:
+    """Asks the insert thread to write what it holds and end."""
+
+
+class LogSidecar:
+    """Reads workers' batches from a UNIX socket and writes them to the log's database."""
+
+    def __init__(
+        self,
+        writer: LogWriter,
+        path: str,
+        *,
+        max_rows: int,
+        counters: LogCounters,
+        parent_pid: int | None = None,
+    ) -> None:
+        self.writer = writer
+        self.path = path
+        self.max_rows = max_rows
+        self.counters = counters
+        self.parent_pid = parent_pid
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(path)
+        self._listener.listen(64)
+        self._listener.setblocking(False)
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._waiting: list[list[DecodedRow] | FlushRequest | Stop] = []
+        self._queued_rows = 0
+        self._wake = threading.Event()
+        self._wake_rows = min(BATCH_ROWS, max(1, max_rows // 2))
+        self._pending: list[DecodedRow] = []
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        self._warn_full = RateLimitedWarning()
+        self._warn_db = RateLimitedWarning()
+        self._inserter = threading.Thread(
+            target=self._insert_loop, name="prediction-log-insert", daemon=True
+        )
+
+    def serve(self) -> None:
+        """Read and write until ``stop`` (or the parent process is gone); then finish."""
+        self._inserter.start()
+        try:
+            self._read_loop()
+        finally:
+            self._hand_over(Stop())
+            self._inserter.join()
+            self._listener.close()
+            Path(self.path).unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        """Stop accepting; read what the workers still send, write it all, end.
+
+        Safe from a signal handler or another thread.
+        """
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_write.send(b"x")
+
+    def _read_loop(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._listener, selectors.EVENT_READ, None)
+        selector.register(self._wake_read, selectors.EVENT_READ, None)
+        buffers: dict[socket.socket, bytearray] = {}
+        read_until: float | None = None
+        while True:
+            if self._stopping.is_set() and read_until is None:
+                read_until = time.monotonic() + STOP_READ_S
+                selector.unregister(self._listener)
+            if read_until is not None and (not buffers or time.monotonic() >= read_until):
+                break
+            for key, _ in selector.select(TICK_S):
+                source = key.fileobj
+                if source is self._wake_read:
+                    self._wake_read.recv(64)
+                elif source is self._listener:
+                    self._accept(selector, buffers)
+                else:
+                    assert isinstance(source, socket.socket)
+                    self._read(source, selector, buffers)
+            if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                logger.warning("prediction log writer: the server is gone; stopping")
+                self._stopping.set()
+        for connection in buffers:
+            connection.close()
+        selector.close()
+
+    def _accept(
+        self, selector: selectors.BaseSelector, buffers: dict[socket.socket, bytearray]
+    ) -> None:
+        try:
+            connection, _ = self._listener.accept()
+        except BlockingIOError:
+            return
+        connection.setblocking(False)
+        buffers[connection] = bytearray()
+        selector.register(connection, selectors.EVENT_READ, None)
+
+    def _read(
+        self,
+        connection: socket.socket,
+        selector: selectors.BaseSelector,
+        buffers: dict[socket.socket, bytearray],
+    ) -> None:
+        try:
+            chunk = connection.recv(READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        buffer = buffers[connection]
+        if chunk:
+            buffer += chunk
+            end = buffer.rfind(b"\n")
+            if end >= 0:
+                lines = bytes(buffer[: end + 1])
+                del buffer[: end + 1]
+                self._take(lines.splitlines(keepends=True), connection)
+            return
+        selector.unregister(connection)
+        del buffers[connection]
+        connection.close()
+        if buffer:
+            logger.warning(
+                "prediction log writer: a worker's connection closed mid-batch "
+                "({} bytes not logged)",
+                len(buffer),
+            )
+
+    def _take(self, lines: Sequence[bytes], connection: socket.socket) -> None:
+        for line in lines:
+            token = flush_token(line)
+            if token is not None:
+                self._hand_over(FlushRequest(connection, token))
+                continue
+            try:
+                rows = decode_batch(line)
+            except Exception:
+                logger.exception("prediction log writer: a batch could not be read")
+                continue
+            size = len(rows)
+            with self._lock:
+                fits = self._queued_rows + size <= self.max_rows
+                if fits:
+                    self._queued_rows += size
+                    self._waiting.append(rows)
+                full = self._queued_rows >= self._wake_rows
+            if full:
+                self._wake.set()
+            if not fits:
+                self._drop(size, "queue_full")
+                self._warn_full("prediction log queue is full; a batch was not logged")
+
+    def _hand_over(self, item: FlushRequest | Stop) -> None:
+        with self._lock:
+            self._waiting.append(item)
+        self._wake.set()
+
+    def _insert_loop(self) -> None:
+        while True:
+            self._wake.wait(FLUSH_INTERVAL_S)
+            self._wake.clear()
+            with self._lock:
+                items, self._waiting = self._waiting, []
+                self._queued_rows -= sum(
+                    len(item) for item in items if isinstance(item, list)
+                )
+            for item in items:
+                if isinstance(item, list):
+                    self._pending.extend(item)
+                elif isinstance(item, Stop):
+                    self._write(now=True, last=True)
+                    return
+                else:
+                    self._write(now=True)
+                    _answer(item)
+            self._write()
+            self._trim()
+
+    def _write(self, *, now: bool = False, last: bool = False) -> None:
+        """Insert the pending rows; on failure keep them (bounded) and pause, then retry.
+
+        ``now`` ignores the pause (a flush); ``last`` drops what still fails
+        (the writer is ending).
+        """
+        if not self._pending:
+            return
+        if not now and time.monotonic() < self._retry_at:
+            return
+        try:
+            self.writer.insert(self._pending)
+        except (SQLAlchemyError, OSError) as error:
+            self._backoff = min(max(1.0, self._backoff * 2), MAX_BACKOFF_S)
+            self._retry_at = time.monotonic() + self._backoff
+            self._warn_db(f"prediction log: insert failed ({type(error).__name__})")
+            if last:
+                self._drop(len(self._pending), "database")
+                self._pending.clear()
+            return
+        except Exception:
+            # Not the database's fault: these rows would fail again, so they go.
+            logger.exception("prediction log: rows could not be written; dropped")
+            self._drop(len(self._pending), "database")
+            self._pending.clear()
+            return
+        self.counters.written.inc(len(self._pending))
+        self._pending.clear()
+        self._backoff = 0.0
+
+    def _trim(self) -> None:
+        """Drop the oldest rows a failing database left beyond ``max_rows``."""
+        excess = len(self._pending) - self.max_rows
+        if excess > 0:
+            del self._pending[:excess]
+            self._drop(excess, "database")
+
+    def _drop(self, rows: int, reason: str) -> None:
+        self.counters.dropped.labels(reason).inc(rows)
+
+
+def _answer(request: FlushRequest) -> None:
+    """Tell a worker its flush is done (it may have given up and gone)."""
+    with contextlib.suppress(OSError):
+        request.reply.sendall(flushed_line(request.token))
+
+
+@dataclass
+class SidecarThread:
+    """A writer run in a thread of this process (an app without ``bin/start``)."""
+
+    sidecar: LogSidecar
+    thread: threading.Thread
+    folder: Path
+
+    @property
+    def path(self) -> str:
+        """The socket it listens on."""
+        return self.sidecar.path
+
+    def stop(self, timeout: float) -> None:
+        """Write what is left and end, waiting at most ``timeout`` seconds."""
+        self.sidecar.stop()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            logger.warning("prediction log: writer still busy after {} s", timeout)
+            return
+        self.sidecar.writer.engine.dispose()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_in_thread(settings: Settings, counters: LogCounters | None) -> SidecarThread:
+    """Run the writer for ``settings``' database in a thread, on a socket of its own."""
+    folder = Path(tempfile.mkdtemp(prefix="house-prices-log-"))
+    sidecar = LogSidecar(
+        LogWriter(make_engine(database_url(settings))),
+        str(folder / SOCKET_NAME),
+        max_rows=settings.prediction_log_queue_rows,
+        counters=counters or log_counters(CollectorRegistry()),
+    )
+    thread = threading.Thread(target=sidecar.serve, name="prediction-log", daemon=True)
+    thread.start()
+    return SidecarThread(sidecar, thread, folder)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m app.log_sidecar PATH``: the writer process ``gunicorn.conf.py`` starts.
+
+    Its counts go to ``PROMETHEUS_MULTIPROC_DIR`` beside the workers', so
+    ``/metrics`` adds them up; it ends on SIGTERM or when its parent does.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        sys.exit("usage: python -m app.log_sidecar SOCKET_PATH")
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    registry = CollectorRegistry(auto_describe=True)
+    sidecar = LogSidecar(
+        LogWriter(make_engine(database_url(settings))),
+        args[0],
+        max_rows=settings.prediction_log_queue_rows,
+        counters=log_counters(registry),
+        parent_pid=os.getppid(),
+    )
+
+    def on_signal(_signal: int, _frame: Any) -> None:
+        sidecar.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sidecar.serve()
+    sidecar.writer.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
