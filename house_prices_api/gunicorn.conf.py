@@ -45,8 +45,8 @@ WRITER_STOP_TIMEOUT_S = 15.0
 # The service's folder, where `app` is importable (this file sits in it).
 SERVICE_DIR = Path(__file__).resolve().parent
 # How long the event loop may wait for the GIL while another thread of the
-# worker (the prediction log's writer, a large batch) holds it; Python's
-# default, 5 ms, puts that whole wait on the requests in flight (their p99).
+# worker (a large batch in the prediction pool, a feedback look-up) holds
+# it; Python's default, 5 ms, puts that whole wait on the requests in flight.
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
