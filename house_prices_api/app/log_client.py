@@ -64,16 +64,13 @@ class LogClient:
         self._warn_writer = RateLimitedWarning()
 
     def send(self, line: bytes, rows: int) -> None:
-        """Queue one batch's line and send what the socket takes now."""
+        """Queue one batch's line for the next round (or send now, off a loop)."""
         with self._lock:
             if self._unsent_rows + rows > self.max_rows:
                 self._drop(rows, "queue_full")
                 self._warn_full("prediction log queue is full; a batch was not logged")
                 return
-            self._unsent.append((memoryview(line), rows))
-            self._unsent_rows += rows
-            self._unsent_bytes += len(line)
-            self._queued_lines += 1
+            self._queue(line, rows)
             if self._unsent_bytes >= SEND_BYTES or not self._send_later():
                 self._push()
 
@@ -87,9 +84,7 @@ class LogClient:
         with self._flush_lock:
             token = next(self._tokens)
             with self._lock:
-                self._unsent.append((memoryview(flush_line(token)), 0))
-                self._queued_lines += 1
-                line_number = self._queued_lines
+                line_number = self._queue(flush_line(token), 0)
                 self._push(connect_now=True)
             while True:
                 with self._lock:
@@ -113,6 +108,14 @@ class LogClient:
             if connection is not None:
                 connection.close()
             self._socket = None
+
+    def _queue(self, line: bytes, rows: int) -> int:
+        """Append ``line`` to the queue (the lock is held); its number, counted from 1."""
+        self._unsent.append((memoryview(line), rows))
+        self._unsent_rows += rows
+        self._unsent_bytes += len(line)
+        self._queued_lines += 1
+        return self._queued_lines
 
     def _push(self, *, connect_now: bool = False) -> None:
         """Send queued lines until the socket would block (the lock is held)."""

@@ -118,7 +118,8 @@ class LogSidecar:
         finally:
             self._hand_over(Stop())
             self._inserter.join()
-            self._listener.close()
+            for end in (self._listener, self._wake_read, self._wake_write):
+                end.close()
             Path(self.path).unlink(missing_ok=True)
 
     def stop(self) -> None:
@@ -186,9 +187,9 @@ class LogSidecar:
             buffer += chunk
             end = buffer.rfind(b"\n")
             if end >= 0:
-                lines = bytes(buffer[: end + 1])
+                lines = bytes(buffer[:end]).split(b"\n")
                 del buffer[: end + 1]
-                self._take(lines.splitlines(keepends=True), connection)
+                self._take(lines, connection)
             return
         selector.unregister(connection)
         del buffers[connection]

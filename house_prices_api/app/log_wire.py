@@ -115,10 +115,11 @@ def flushed_line(token: int) -> bytes:
 
 
 def flush_token(line: bytes) -> int | None:
-    """The token of a ``flush_line``, or None for a batch line."""
+    """The token of a ``flush_line``, or None for any other line."""
     if not line.startswith(FLUSH_PREFIX):
         return None
-    return int(line[len(FLUSH_PREFIX) :])
+    token = line[len(FLUSH_PREFIX) :].strip()
+    return int(token) if token.isdigit() else None
 
 
 def json_text(value: Any) -> str | None:
