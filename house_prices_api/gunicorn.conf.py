@@ -51,17 +51,21 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def on_starting(server: Any) -> None:
-    """Migrate the prediction log and start its writer; a database that is down
-    only delays the log."""
+    """Migrate the prediction log and start the writer (which also counts the
+    per-row metrics); a database that is down only delays the log."""
     from app.config import Settings  # noqa: PLC0415 - the app's settings load here, once
 
     settings = Settings()
-    if not settings.prediction_log:
+    if not settings.prediction_log and not settings.metrics:
         return
-    migration = subprocess.run(
-        MIGRATE_COMMAND, cwd=SERVICE_DIR, capture_output=True, text=True, check=False
+    migration = (
+        subprocess.run(
+            MIGRATE_COMMAND, cwd=SERVICE_DIR, capture_output=True, text=True, check=False
+        )
+        if settings.prediction_log
+        else None
     )
-    if migration.returncode != 0:
+    if migration is not None and migration.returncode != 0:
         server.log.error(
             "prediction log: migrating the database failed (%s); the service "
             "starts, and rows are dropped and counted until it is migrated "

@@ -1,15 +1,19 @@
 """The prediction log's writer: one per service instance, beside the workers.
 
-Workers send each logged batch as a line on a UNIX socket (``app.log_wire``,
-``app.log_client``) and go back to serving; this writer decodes the lines
-and inserts them in batches (``LogWriter``). Under ``bin/start`` it is a
-process of its own, started by gunicorn's arbiter (``gunicorn.conf.py``)
-and run as ``python -m app.log_sidecar``, so the log's work runs on
-another core and under another GIL than the requests; an app built
-without one (in-process tests, a bare ``uvicorn``) runs the same writer in
-a thread (``start_in_thread``).
+Workers send each answered batch as a line on a UNIX socket
+(``app.log_wire``, ``app.log_client``) and go back to serving; this writer
+decodes the lines, counts every batch in the per-row metrics
+(``app.batch_metrics``: rows by outcome, errors, imputed values, unseen
+labels, prices) and inserts the logged ones in batches (``LogWriter``).
+Under ``bin/start`` it is a process of its own, started by gunicorn's
+arbiter (``gunicorn.conf.py``) whenever metrics or the log are on, and run
+as ``python -m app.log_sidecar``, so that work runs on another core and
+under another GIL than the requests; an app built without one (in-process
+tests, a bare ``uvicorn``) runs the same writer in a thread
+(``start_in_thread``).
 
-Two threads: one reads every worker's socket and hands decoded rows over,
+Two threads: one reads every worker's socket, counts each batch and hands
+the logged rows over,
 bounded in rows (``PREDICTION_LOG_QUEUE_ROWS``; a batch that does not fit
 is dropped and counted as ``queue_full``); the other inserts them every
 ``FLUSH_INTERVAL_S`` (or once ``BATCH_ROWS`` wait). A failing insert keeps
@@ -43,11 +47,13 @@ from loguru import logger
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.batch_metrics import BatchMetrics
 from app.config import Settings
 from app.log_store import LogWriter, database_url, make_engine
-from app.log_wire import DecodedRow, decode_batch, flush_token, flushed_line
+from app.log_wire import DecodedBatch, decode_batch, flush_token, flushed_line
 from app.logs import RateLimitedWarning, configure_logging
-from app.metrics import LogCounters, log_counters
+from app.metrics import LogCounters, ServiceMetrics, log_counters
+from app.training_snapshot import TrainingSnapshot, load_training_snapshot
 
 SOCKET_NAME = "writer.sock"
 BATCH_ROWS = 1000
@@ -58,6 +64,9 @@ READ_BYTES = 1 << 18
 STOP_READ_S = 5.0
 # How often the reader looks up from its sockets (parent gone, stop asked).
 TICK_S = 0.5
+# The writer process's niceness: background work, it yields a contended core to
+# the workers (and their clients) first; still enough CPU share to keep up.
+NICENESS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +86,16 @@ class LogSidecar:
 
     def __init__(
         self,
-        writer: LogWriter,
+        writer: LogWriter | None,
         path: str,
         *,
         max_rows: int,
         counters: LogCounters,
+        batch_metrics: BatchMetrics | None,
         parent_pid: int | None = None,
     ) -> None:
         self.writer = writer
+        self.batch_metrics = batch_metrics
         self.path = path
         self.max_rows = max_rows
         self.counters = counters
@@ -97,11 +108,12 @@ class LogSidecar:
         self._wake_read.setblocking(False)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._waiting: list[list[DecodedRow] | FlushRequest | Stop] = []
+        self._waiting: list[DecodedBatch | FlushRequest | Stop] = []
         self._queued_rows = 0
         self._wake = threading.Event()
         self._wake_rows = min(BATCH_ROWS, max(1, max_rows // 2))
-        self._pending: list[DecodedRow] = []
+        self._pending: list[DecodedBatch] = []
+        self._pending_rows = 0
         self._retry_at = 0.0
         self._backoff = 0.0
         self._warn_full = RateLimitedWarning()
@@ -208,16 +220,20 @@ class LogSidecar:
                 self._hand_over(FlushRequest(connection, token))
                 continue
             try:
-                rows = decode_batch(line)
+                batch = decode_batch(line)
+                if self.batch_metrics is not None:
+                    self.batch_metrics.count(batch)
             except Exception:
                 logger.exception("prediction log writer: a batch could not be read")
                 continue
-            size = len(rows)
+            if self.writer is None or not batch.logged:
+                continue
+            size = len(batch.prices)
             with self._lock:
                 fits = self._queued_rows + size <= self.max_rows
                 if fits:
                     self._queued_rows += size
-                    self._waiting.append(rows)
+                    self._waiting.append(batch)
                 full = self._queued_rows >= self._wake_rows
             if full:
                 self._wake.set()
@@ -237,11 +253,12 @@ class LogSidecar:
             with self._lock:
                 items, self._waiting = self._waiting, []
                 self._queued_rows -= sum(
-                    len(item) for item in items if isinstance(item, list)
+                    len(item.prices) for item in items if isinstance(item, DecodedBatch)
                 )
             for item in items:
-                if isinstance(item, list):
-                    self._pending.extend(item)
+                if isinstance(item, DecodedBatch):
+                    self._pending.append(item)
+                    self._pending_rows += len(item.prices)
                 elif isinstance(item, Stop):
                     self._write(now=True, last=True)
                     return
@@ -257,7 +274,7 @@ class LogSidecar:
         ``now`` ignores the pause (a flush); ``last`` drops what still fails
         (the writer is ending).
         """
-        if not self._pending:
+        if not self._pending or self.writer is None:
             return
         if not now and time.monotonic() < self._retry_at:
             return
@@ -268,25 +285,31 @@ class LogSidecar:
             self._retry_at = time.monotonic() + self._backoff
             self._warn_db(f"prediction log: insert failed ({type(error).__name__})")
             if last:
-                self._drop(len(self._pending), "database")
-                self._pending.clear()
+                self._drop_pending()
             return
         except Exception:
             # Not the database's fault: these rows would fail again, so they go.
             logger.exception("prediction log: rows could not be written; dropped")
-            self._drop(len(self._pending), "database")
-            self._pending.clear()
+            self._drop_pending()
             return
-        self.counters.written.inc(len(self._pending))
+        self.counters.written.inc(self._pending_rows)
         self._pending.clear()
+        self._pending_rows = 0
         self._backoff = 0.0
 
     def _trim(self) -> None:
-        """Drop the oldest rows a failing database left beyond ``max_rows``."""
-        excess = len(self._pending) - self.max_rows
-        if excess > 0:
-            del self._pending[:excess]
-            self._drop(excess, "database")
+        """Drop the oldest batches a failing database left beyond ``max_rows`` rows."""
+        dropped = 0
+        while self._pending_rows - dropped > self.max_rows:
+            dropped += len(self._pending.pop(0).prices)
+        if dropped:
+            self._pending_rows -= dropped
+            self._drop(dropped, "database")
+
+    def _drop_pending(self) -> None:
+        self._drop(self._pending_rows, "database")
+        self._pending.clear()
+        self._pending_rows = 0
 
     def _drop(self, rows: int, reason: str) -> None:
         self.counters.dropped.labels(reason).inc(rows)
@@ -318,19 +341,50 @@ class SidecarThread:
         if self.thread.is_alive():
             logger.warning("prediction log: writer still busy after {} s", timeout)
             return
-        self.sidecar.writer.engine.dispose()
+        if self.sidecar.writer is not None:
+            self.sidecar.writer.engine.dispose()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_in_thread(settings: Settings, counters: LogCounters | None) -> SidecarThread:
-    """Run the writer for ``settings``' database in a thread, on a socket of its own."""
-    folder = Path(tempfile.mkdtemp(prefix="house-prices-log-"))
-    sidecar = LogSidecar(
-        LogWriter(make_engine(database_url(settings))),
-        str(folder / SOCKET_NAME),
-        max_rows=settings.prediction_log_queue_rows,
-        counters=counters or log_counters(CollectorRegistry()),
+def build_sidecar(
+    settings: Settings,
+    path: str,
+    metrics: ServiceMetrics | None,
+    snapshot: TrainingSnapshot | None,
+    parent_pid: int | None = None,
+) -> LogSidecar:
+    """The writer ``settings`` ask for: the log's database if it is on, the per-row
+    metrics into ``metrics`` (with labels checked against ``snapshot``) if given."""
+    writer = (
+        LogWriter(make_engine(database_url(settings)))
+        if settings.prediction_log
+        else None
     )
+    counts = (
+        BatchMetrics(metrics, snapshot)
+        if metrics is not None and snapshot is not None
+        else None
+    )
+    return LogSidecar(
+        writer,
+        path,
+        max_rows=settings.prediction_log_queue_rows,
+        counters=metrics.log
+        if metrics is not None
+        else log_counters(CollectorRegistry()),
+        batch_metrics=counts,
+        parent_pid=parent_pid,
+    )
+
+
+def start_in_thread(
+    settings: Settings,
+    metrics: ServiceMetrics | None,
+    snapshot: TrainingSnapshot | None,
+) -> SidecarThread:
+    """Run the writer ``settings`` ask for in a thread, on a socket of its own."""
+    folder = Path(tempfile.mkdtemp(prefix="house-prices-log-"))
+    sidecar = build_sidecar(settings, str(folder / SOCKET_NAME), metrics, snapshot)
     thread = threading.Thread(target=sidecar.serve, name="prediction-log", daemon=True)
     thread.start()
     return SidecarThread(sidecar, thread, folder)
@@ -345,16 +399,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
         sys.exit("usage: python -m app.log_sidecar SOCKET_PATH")
+    os.nice(NICENESS)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    registry = CollectorRegistry(auto_describe=True)
-    sidecar = LogSidecar(
-        LogWriter(make_engine(database_url(settings))),
-        args[0],
-        max_rows=settings.prediction_log_queue_rows,
-        counters=log_counters(registry),
-        parent_pid=os.getppid(),
-    )
+    metrics = ServiceMetrics() if settings.metrics else None
+    snapshot = load_training_snapshot() if metrics is not None else None
+    sidecar = build_sidecar(settings, args[0], metrics, snapshot, os.getppid())
 
     def on_signal(_signal: int, _frame: Any) -> None:
         sidecar.stop()
@@ -362,7 +412,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sidecar.serve()
-    sidecar.writer.engine.dispose()
+    if sidecar.writer is not None:
+        sidecar.writer.engine.dispose()
 
 
 if __name__ == "__main__":

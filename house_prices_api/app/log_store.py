@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 
 from app.config import Settings
-from app.log_wire import DecodedRow
+from app.log_wire import DecodedBatch
 
 SQLITE_FILE = "predictions.sqlite3"
 # How long a statement waits for another worker's SQLite write lock.
@@ -154,24 +154,35 @@ class LogWriter:
             return moment.isoformat(" ", "microseconds")[:SQLITE_TIMESTAMP_CHARS]
         return moment.isoformat()
 
-    def insert(self, rows: Sequence[DecodedRow]) -> None:
-        """Insert ``rows`` in one transaction."""
-        stamp = self.timestamp_text
-        encoded = [
-            (
-                row.request_id,
-                row.row,
-                stamp(row.answered_at),
-                row.model_version,
-                row.features,
-                row.price,
-                row.price_lower,
-                row.price_upper,
-                row.errors,
-                row.imputed,
-            )
-            for row in rows
-        ]
+    def insert(self, batches: Sequence[DecodedBatch]) -> None:
+        """Insert every row of ``batches`` in one transaction."""
+        encoded = []
+        for batch in batches:
+            request_id, version = batch.request_id, batch.model_version
+            created_at = self.timestamp_text(batch.answered_at)
+            for (
+                row,
+                features,
+                price,
+                lower,
+                upper,
+                errors,
+                imputed,
+            ) in batch.logged_rows():
+                encoded.append(
+                    (
+                        request_id,
+                        row,
+                        created_at,
+                        version,
+                        features,
+                        price,
+                        lower,
+                        upper,
+                        errors,
+                        imputed,
+                    )
+                )
         with self.engine.begin() as connection:
             if self._sqlite:
                 connection.exec_driver_sql(_SQLITE_INSERT, encoded)

@@ -1,12 +1,14 @@
 """What a worker sends the prediction log's writer: one JSON line per answered batch.
 
-The worker's share of the log is encoding a batch (``encode_batch``, one
-pydantic-core call) and a ``send``; the writer (``app.log_sidecar``)
-decodes it (``decode_batch``) into the rows ``LogWriter`` inserts. A line
-is a JSON array: request id, answer time (Unix seconds), model version,
-each row's feature values (``None`` for a row that is not an object),
-prices, intervals (or ``None``), errors and imputed fields as the result
-lists them. JSON never holds a raw newline, so lines frame the stream; a
+The worker's share of the metrics and the log is encoding each answered
+batch (``encode_batch``, one pydantic-core call) and a ``send``; the
+writer (``app.log_sidecar``) decodes it (``decode_batch``), counts it in
+the per-row metrics (``app.batch_metrics``) and, if it is logged, inserts
+its rows (``DecodedBatch.logged_rows``). A line is a JSON array: request
+id, answer time (Unix seconds), model version, whether it is logged, each
+row's feature values (``None`` for a row that is not an object), prices,
+intervals (or ``None``), errors and imputed fields as the result lists
+them. JSON never holds a raw newline, so lines frame the stream; a
 ``flush`` line (``flush_line``) asks the writer to write everything sent
 before it and answer on the same socket.
 This module imports neither SQLAlchemy nor the model, so the worker
@@ -28,20 +30,53 @@ FLUSHED_PREFIX = b"flushed "
 SOCKET_ENV = "PREDICTION_LOG_SOCKET"
 
 
+# One logged row as the writer inserts it: its index in the batch, features,
+# price, interval's bounds, errors and imputed fields (JSON values as text).
+LoggedRow = tuple[
+    int, str | None, float | None, float | None, float | None, str | None, str | None
+]
+
+
 @dataclass(frozen=True, slots=True)
-class DecodedRow:
-    """One row of a logged batch, as the writer inserts it (JSON values as text)."""
+class DecodedBatch:
+    """One answered batch as a worker sent it: what its rows share, then each list."""
 
     request_id: str
-    row: int
     answered_at: datetime
     model_version: str
-    features: str | None
-    price: float | None
-    price_lower: float | None
-    price_upper: float | None
-    errors: str | None
-    imputed: str | None
+    logged: bool
+    features: list[dict[str, Any] | None]
+    prices: list[float | None]
+    intervals: list[list[float] | None] | None
+    errors: list[dict[str, Any]]
+    imputed: list[dict[str, Any]]
+
+    def logged_rows(self) -> list[LoggedRow]:
+        """The batch's rows as the log's table takes them, in the order sent."""
+        errors_by_row: dict[int, list[dict[str, str]]] = {}
+        for error in self.errors:
+            errors_by_row.setdefault(error["row"], []).append(
+                {"field": error["field"], "message": error["message"]}
+            )
+        imputed_by_row = {entry["row"]: entry["fields"] for entry in self.imputed}
+        intervals = self.intervals or [None] * len(self.prices)
+        rows: list[LoggedRow] = []
+        for index, (values, price, interval) in enumerate(
+            zip(self.features, self.prices, intervals, strict=True)
+        ):
+            lower, upper = interval if interval is not None else (None, None)
+            rows.append(
+                (
+                    index,
+                    json_text(values),
+                    price,
+                    lower,
+                    upper,
+                    json_text(errors_by_row.get(index)),
+                    json_text(imputed_by_row.get(index)),
+                )
+            )
+        return rows
 
 
 def encode_batch(
@@ -49,12 +84,19 @@ def encode_batch(
     answered_at: float,
     features: Sequence[dict[str, Any] | None],
     result: Any,
+    *,
+    logged: bool = True,
 ) -> bytes:
-    """One answered batch (a ``PredictionResult``) as a line for the writer."""
+    """One answered batch (a ``PredictionResult``) as a line for the writer.
+
+    ``logged`` False: the writer counts it in the metrics, and does not log it
+    (the log is off, or sampling left the batch out).
+    """
     message = [
         request_id,
         answered_at,
         result["version"],
+        logged,
         features,
         result["predictions"],
         result.get("intervals"),
@@ -64,44 +106,35 @@ def encode_batch(
     return _json_bytes(message) + b"\n"
 
 
-def decode_batch(line: bytes) -> list[DecodedRow]:
-    """The rows of one line ``encode_batch`` wrote, in the order they were sent."""
+def decode_batch(line: bytes) -> DecodedBatch:
+    """The batch of one line ``encode_batch`` wrote."""
     (
         request_id,
         answered_at,
         version,
+        logged,
         features,
         prices,
         intervals,
         errors,
         imputed,
     ) = from_json(line)
+    if len(features) != len(prices) or (
+        intervals is not None and len(intervals) != len(prices)
+    ):
+        raise ValueError("a batch's rows, prices and intervals differ in number")
     moment = datetime.fromtimestamp(answered_at, UTC)
-    errors_by_row: dict[int, list[dict[str, str]]] = {}
-    for error in errors:
-        errors_by_row.setdefault(error["row"], []).append(
-            {"field": error["field"], "message": error["message"]}
-        )
-    imputed_by_row = {entry["row"]: entry["fields"] for entry in imputed}
-    rows = []
-    for index, (values, price) in enumerate(zip(features, prices, strict=True)):
-        interval = intervals[index] if intervals is not None else None
-        lower, upper = interval if interval is not None else (None, None)
-        rows.append(
-            DecodedRow(
-                request_id=request_id,
-                row=index,
-                answered_at=moment,
-                model_version=version,
-                features=json_text(values),
-                price=price,
-                price_lower=lower,
-                price_upper=upper,
-                errors=json_text(errors_by_row.get(index)),
-                imputed=json_text(imputed_by_row.get(index)),
-            )
-        )
-    return rows
+    return DecodedBatch(
+        request_id,
+        moment,
+        version,
+        bool(logged),
+        features,
+        prices,
+        intervals,
+        errors,
+        imputed,
+    )
 
 
 def flush_line(token: int) -> bytes:

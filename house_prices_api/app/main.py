@@ -47,7 +47,7 @@ from app.prediction_pool import create_prediction_pool
 from app.recorder import PredictionRecorder
 from app.schemas import BODY_TIMEOUT_RESPONSE
 from app.strict_json import StrictJSONRoute
-from app.training_snapshot import load_training_snapshot
+from app.training_snapshot import TrainingSnapshot, load_training_snapshot
 from regression_model import LoadedModel
 
 API_PREFIX = "/api/v1"
@@ -101,24 +101,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def start_recorder(
     app: FastAPI, settings: Settings, model: LoadedModel
 ) -> PredictionRecorder | None:
-    """The worker's recorder of metrics and the prediction log, if either is on."""
+    """The worker's recorder of per-row metrics and the log, if either is on."""
     metrics: ServiceMetrics | None = app.state.metrics
     if metrics is None and not settings.prediction_log:
         return None
-    snapshot = load_training_snapshot()
-    if metrics is not None:
+    snapshot = load_training_snapshot() if metrics is not None else None
+    if metrics is not None and snapshot is not None:
         metrics.serve_version(model.version, model.backend)
         since = model_age_start(model, snapshot.data_end)
         app.state.model_age = ModelAgeCollector(since)
-    log = connect_log(app, settings) if settings.prediction_log else None
     recorder = PredictionRecorder(
-        metrics=metrics, log=log, snapshot=snapshot, sample_rate=settings.prediction_log
+        writer=connect_writer(app, settings, snapshot),
+        sample_rate=settings.prediction_log,
     )
     app.state.recorder = recorder
     return recorder
 
 
-def connect_log(app: FastAPI, settings: Settings) -> LogClient:
+def connect_writer(
+    app: FastAPI, settings: Settings, snapshot: TrainingSnapshot | None
+) -> LogClient:
     """The worker's line to the log's writer: ``bin/start``'s, or one of its own.
 
     Under ``bin/start`` the arbiter runs one writer process for all workers
@@ -132,7 +134,7 @@ def connect_log(app: FastAPI, settings: Settings) -> LogClient:
     if path is None:
         from app.log_sidecar import start_in_thread  # noqa: PLC0415 - see docstring
 
-        writer = start_in_thread(settings, metrics.log if metrics is not None else None)
+        writer = start_in_thread(settings, metrics, snapshot)
         app.state.log_writer = writer
         path = writer.path
     return LogClient(

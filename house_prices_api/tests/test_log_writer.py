@@ -25,8 +25,9 @@ from app.log_client import LogClient
 from app.log_sidecar import SidecarThread, start_in_thread
 from app.log_store import predictions
 from app.log_wire import encode_batch, flush_line, flushed_line
-from app.metrics import log_counters
+from app.metrics import ServiceMetrics, log_counters
 from app.migrate import upgrade
+from app.training_snapshot import load_training_snapshot
 from prometheus_client import CollectorRegistry
 from servers import API_DIR, REPO_ROOT
 from sqlalchemy import create_engine, select
@@ -58,9 +59,9 @@ def database(tmp_path: Path) -> Settings:
 @pytest.fixture
 def writer(database: Settings) -> Iterator[tuple[SidecarThread, CollectorRegistry]]:
     """The log's writer in a thread, listening on a socket of its own; its counts."""
-    registry = CollectorRegistry()
-    running = start_in_thread(database, log_counters(registry))
-    yield running, registry
+    metrics = ServiceMetrics()
+    running = start_in_thread(database, metrics, load_training_snapshot())
+    yield running, metrics.registry
     running.stop(10)
 
 
@@ -89,9 +90,8 @@ def test_a_flush_answers_once_every_line_before_it_is_written(
     client = LogClient(running.path, max_rows=100, dropped=None)
     # When two batches are sent and a flush follows
     client.send(encode_batch("flush-a", 1.7e9, FEATURES, RESULT), 2)
-    client.send(
-        encode_batch("flush-b", 1.7e9, FEATURES[:1], {**RESULT, "predictions": [1.0]}), 1
-    )
+    one_row = {**RESULT, "predictions": [1.0], "intervals": [(0.5, 1.5)], "errors": []}
+    client.send(encode_batch("flush-b", 1.7e9, FEATURES[:1], one_row), 1)
     flushed = client.flush(10)
     # Then the flush succeeded only once all three rows were in the database
     assert flushed is True
@@ -102,6 +102,31 @@ def test_a_flush_answers_once_every_line_before_it_is_written(
     ]
     assert counted(registry, "written_rows") == 3
     client.close(5)
+
+
+def test_every_batch_is_counted_and_only_logged_ones_are_written(
+    writer: tuple[SidecarThread, CollectorRegistry], database: Settings
+) -> None:
+    # Given a client, and a batch the log keeps beside one sampling left out
+    running, registry = writer
+    client = LogClient(running.path, max_rows=100, dropped=None)
+    client.send(encode_batch("kept", 1.7e9, FEATURES, RESULT), 2)
+    client.send(encode_batch("left-out", 1.7e9, FEATURES, RESULT, logged=False), 2)
+    # When the writer has taken both
+    flushed = client.flush(10)
+    client.close(5)
+    # Then both batches are in the per-row metrics and only the kept one is logged
+    assert flushed is True
+    assert (
+        registry.get_sample_value("house_prices_rows_total", {"outcome": "priced"}) == 2
+    )
+    assert (
+        registry.get_sample_value("house_prices_rows_total", {"outcome": "refused"}) == 2
+    )
+    errors = {"field": "OverallQual"}
+    assert registry.get_sample_value("house_prices_row_errors_total", errors) == 2
+    assert [line[0] for line in logged_ids(database)] == ["kept", "kept"]
+    assert counted(registry, "written_rows") == 2
 
 
 def test_the_writer_skips_a_garbled_line_and_keeps_the_rest(

@@ -80,7 +80,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 async def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
     """Store the sale price beside the logged prediction; 404 if none is logged."""
     recorder: PredictionRecorder | None = request.app.state.recorder
-    if recorder is None or recorder.log is None:
+    if recorder is None or not recorder.logging:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail="the prediction log is off (PREDICTION_LOG=off): no feedback is kept",
