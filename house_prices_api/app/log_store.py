@@ -160,29 +160,8 @@ class LogWriter:
         for batch in batches:
             request_id, version = batch.request_id, batch.model_version
             created_at = self.timestamp_text(batch.answered_at)
-            for (
-                row,
-                features,
-                price,
-                lower,
-                upper,
-                errors,
-                imputed,
-            ) in batch.logged_rows():
-                encoded.append(
-                    (
-                        request_id,
-                        row,
-                        created_at,
-                        version,
-                        features,
-                        price,
-                        lower,
-                        upper,
-                        errors,
-                        imputed,
-                    )
-                )
+            for row, *values in batch.logged_rows():
+                encoded.append((request_id, row, created_at, version, *values))
         with self.engine.begin() as connection:
             if self._sqlite:
                 connection.exec_driver_sql(_SQLITE_INSERT, encoded)
