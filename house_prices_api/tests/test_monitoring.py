@@ -289,6 +289,36 @@ def test_with_the_log_off_nothing_is_written_and_feedback_says_so(
     assert metrics[("house_prices_prediction_log_written_rows_total", ())] == 0
 
 
+def test_a_sampled_log_keeps_some_batches_and_counts_every_row(
+    make_client: Callable[..., TestClient],
+) -> None:
+    # Given PREDICTION_LOG=0.5
+    client = make_client(prediction_log="0.5")
+    # When 60 one-row batches are priced
+    for index in range(60):
+        client.post(
+            PREDICT,
+            json={"inputs": [EXAMPLE_HOUSE]},
+            headers={"X-Request-ID": f"sampled-{index}"},
+        )
+    metrics = scrape(client)
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    engine = make_engine(database_url(settings))
+    with engine.connect() as connection:
+        logged = connection.execute(
+            select(predictions.c.request_id).where(
+                predictions.c.request_id.startswith("sampled-")
+            )
+        ).all()
+    engine.dispose()
+    # Then every row is in the metrics, and only part of them in the log (all
+    # or none of 60 has a chance of 2 in 2**60)
+    assert metrics[("house_prices_rows_total", (("outcome", "priced"),))] == 60
+    assert 0 < len(logged) < 60
+    written = metrics[("house_prices_prediction_log_written_rows_total", ())]
+    assert written == len(logged)
+
+
 @pytest.mark.parametrize(
     ("value", "rate"), [("all", 1.0), ("off", 0.0), ("0.25", 0.25), (" OFF ", 0.0)]
 )
