@@ -1,4 +1,4 @@
-"""A worker's end of the prediction log: hand each batch to the writer, never wait.
+"""A worker's end of the log's writer: hand each answered batch over, never wait.
 
 ``send`` is called on the request path: it queues the batch's line, and a
 timer on the event loop writes what is queued to the writer's UNIX socket
@@ -40,7 +40,7 @@ RETRY_S = 0.01
 
 
 class LogClient:
-    """Sends a worker's logged batches to the writer listening at ``path``."""
+    """Sends a worker's answered batches to the writer listening at ``path``."""
 
     def __init__(self, path: str, *, max_rows: int, dropped: Counter | None) -> None:
         self.path = path
