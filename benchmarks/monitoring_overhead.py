@@ -12,7 +12,8 @@ cluster on a loopback port; left out when PostgreSQL is not installed).
 They run in turn, ``--rounds`` times, so a change in the machine's load
 hits them all alike; each run warms up, then wrk sends the package's example house as
 1-row requests on 8 keep-alive connections. Printed: every run, then per
-build the median throughput and p99 and their ratios to ``off``.
+build the median throughput and p99 and their ratios to ``off``, and the
+median over rounds of each round's own ratios.
 """
 
 from __future__ import annotations
@@ -131,16 +132,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_ratios(runs: dict[str, list[Load]]) -> None:
-    """Median throughput and p99 per build, and their ratios to the build with all off."""
+    """Per build: median throughput and p99 and their ratios to the build with all
+    off; then the median of each round's own ratios (the builds of a round run
+    within a minute of each other, so a slow spell of the machine cancels out)."""
     base_rate = statistics.median(load.per_second for load in runs[OFF])
     base_p99 = statistics.median(load.p99_ms for load in runs[OFF])
     print("\nmedians; ratios to 'off' (throughput >= 0.90 and p99 <= 1.20 is the goal):")
     for build, loads in runs.items():
         rate = statistics.median(load.per_second for load in loads)
         p99 = statistics.median(load.p99_ms for load in loads)
+        rate_paired = statistics.median(
+            load.per_second / off.per_second
+            for load, off in zip(loads, runs[OFF], strict=True)
+        )
+        p99_paired = statistics.median(
+            load.p99_ms / off.p99_ms for load, off in zip(loads, runs[OFF], strict=True)
+        )
         print(
             f"  {build:>8}: {rate:9.1f} req/s ({rate / base_rate:4.2f}), "
-            f"p99 {p99:6.2f} ms ({p99 / base_p99:4.2f})"
+            f"p99 {p99:6.2f} ms ({p99 / base_p99:4.2f}); "
+            f"per round: {rate_paired:4.2f}, p99 {p99_paired:4.2f}"
         )
 
 
