@@ -26,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,6 @@ from prometheus_client import multiprocess
 OWNED_METRICS_DIR_ENV = "HOUSE_PRICES_OWNED_METRICS_DIR"
 MIGRATE_COMMAND = (sys.executable, "-m", "app.migrate")
 WRITER_COMMAND = (sys.executable, "-m", "app.log_sidecar")
-# Set on the arbiter (and so on every worker it forks) to the writer's socket.
-SOCKET_ENV = "PREDICTION_LOG_SOCKET"
 WRITER_START_TIMEOUT_S = 30.0
 # Within bin/start's graceful timeout: the writer's last insert.
 WRITER_STOP_TIMEOUT_S = 15.0
@@ -74,15 +71,17 @@ def on_starting(server: Any) -> None:
         )
     if settings.prediction_log_socket is not None:
         return  # the operator runs the writer (python -m app.log_sidecar PATH)
-    folder = Path(tempfile.mkdtemp(prefix="house-prices-log-"))
-    server.log_writer_folder = folder
-    os.environ[SOCKET_ENV] = str(folder / "writer.sock")
+    from app.log_wire import SOCKET_ENV, fresh_socket_path  # noqa: PLC0415
+
+    server.log_writer_socket = fresh_socket_path()
+    # Set on the arbiter, and so on every worker it forks.
+    os.environ[SOCKET_ENV] = str(server.log_writer_socket)
     start_writer(server)
 
 
 def start_writer(server: Any) -> None:
     """Start the log's writer process and wait until its socket is there."""
-    socket_path = Path(os.environ[SOCKET_ENV])
+    socket_path: Path = server.log_writer_socket
     socket_path.unlink(missing_ok=True)
     server.log_writer = subprocess.Popen(
         (*WRITER_COMMAND, str(socket_path)), cwd=SERVICE_DIR
@@ -145,9 +144,9 @@ def on_exit(server: Any) -> None:
             server.log.error("prediction log: the writer did not finish; killed")
             writer.kill()
             writer.wait()
-    folder = getattr(server, "log_writer_folder", None)
-    if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)
+    socket_path = getattr(server, "log_writer_socket", None)
+    if socket_path is not None:
+        shutil.rmtree(socket_path.parent, ignore_errors=True)
     owned = os.environ.get(OWNED_METRICS_DIR_ENV)
     if owned and owned == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         shutil.rmtree(owned, ignore_errors=True)

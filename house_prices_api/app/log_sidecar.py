@@ -35,7 +35,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -50,12 +49,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.batch_metrics import BatchMetrics
 from app.config import Settings
 from app.log_store import LogWriter, database_url, make_engine
-from app.log_wire import DecodedBatch, decode_batch, flush_token, flushed_line
+from app.log_wire import (
+    DecodedBatch,
+    decode_batch,
+    flush_token,
+    flushed_line,
+    fresh_socket_path,
+)
 from app.logs import RateLimitedWarning, configure_logging
 from app.metrics import LogCounters, ServiceMetrics, log_counters
 from app.training_snapshot import TrainingSnapshot, load_training_snapshot
 
-SOCKET_NAME = "writer.sock"
 BATCH_ROWS = 1000
 FLUSH_INTERVAL_S = 0.1
 MAX_BACKOFF_S = 30.0
@@ -123,7 +127,8 @@ class LogSidecar:
         )
 
     def serve(self) -> None:
-        """Read and write until ``stop`` (or the parent process is gone); then finish."""
+        """Read and write until ``stop`` (or the parent process is gone); then
+        finish and close the database's connections."""
         self._inserter.start()
         try:
             self._read_loop()
@@ -133,6 +138,8 @@ class LogSidecar:
             for end in (self._listener, self._wake_read, self._wake_write):
                 end.close()
             Path(self.path).unlink(missing_ok=True)
+            if self.writer is not None:
+                self.writer.engine.dispose()
 
     def stop(self) -> None:
         """Stop accepting; read what the workers still send, write it all, end.
@@ -341,8 +348,6 @@ class SidecarThread:
         if self.thread.is_alive():
             logger.warning("prediction log: writer still busy after {} s", timeout)
             return
-        if self.sidecar.writer is not None:
-            self.sidecar.writer.engine.dispose()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -383,11 +388,11 @@ def start_in_thread(
     snapshot: TrainingSnapshot | None,
 ) -> SidecarThread:
     """Run the writer ``settings`` ask for in a thread, on a socket of its own."""
-    folder = Path(tempfile.mkdtemp(prefix="house-prices-log-"))
-    sidecar = build_sidecar(settings, str(folder / SOCKET_NAME), metrics, snapshot)
+    path = fresh_socket_path()
+    sidecar = build_sidecar(settings, str(path), metrics, snapshot)
     thread = threading.Thread(target=sidecar.serve, name="prediction-log", daemon=True)
     thread.start()
-    return SidecarThread(sidecar, thread, folder)
+    return SidecarThread(sidecar, thread, path.parent)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -412,8 +417,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sidecar.serve()
-    if sidecar.writer is not None:
-        sidecar.writer.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ holds neither for the log's sake.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
@@ -27,7 +29,14 @@ from pydantic_core import PydanticSerializationError, from_json, to_json
 # ``flush N`` on a line: write what came before it, then answer ``flushed N``.
 FLUSH_PREFIX = b"flush "
 FLUSHED_PREFIX = b"flushed "
+# Names the writer's socket to the workers (``Settings.prediction_log_socket``).
 SOCKET_ENV = "PREDICTION_LOG_SOCKET"
+
+
+def fresh_socket_path() -> Path:
+    """Where a new writer listens: a socket in a private temporary folder of its own
+    (whoever asked removes the folder)."""
+    return Path(tempfile.mkdtemp(prefix="house-prices-log-")) / "writer.sock"
 
 
 # One logged row as the writer inserts it: its index in the batch, features,

@@ -105,8 +105,9 @@ def start_recorder(
     metrics: ServiceMetrics | None = app.state.metrics
     if metrics is None and not settings.prediction_log:
         return None
-    snapshot = load_training_snapshot() if metrics is not None else None
-    if metrics is not None and snapshot is not None:
+    snapshot: TrainingSnapshot | None = None
+    if metrics is not None:
+        snapshot = load_training_snapshot()
         metrics.serve_version(model.version, model.backend)
         since = model_age_start(model, snapshot.data_end)
         app.state.model_age = ModelAgeCollector(since)
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics() if settings.metrics else None
     app.state.recorder = None
     app.state.log_writer = None
+    app.state.feedback_engine = None
     # Keys guard predictions and feedback; health, docs and the home page stay open.
     key_check = [Depends(require_api_key)] if settings.api_keys else []
     key_responses = UNAUTHORIZED_RESPONSE if settings.api_keys else {}

@@ -5,10 +5,11 @@ worker's counters live in memory-mapped files there, ``/metrics`` sums the
 files of every worker (``MultiProcessCollector``), and ``gunicorn.conf.py``
 marks a dead worker's files, so the counts add up however many workers
 there are. An app built without that variable (in-process tests) counts in
-its own registry. The request path counts requests and their latency
-(``MetricsMiddleware``) and each answered batch (``app.recorder``); the
-prediction log's writer, a process of its own under ``bin/start``
-(``app.log_sidecar``), counts the rows it wrote or lost in the same folder.
+its own registry. A worker counts requests and their latency
+(``MetricsMiddleware``); the prediction log's writer, a process of its own
+under ``bin/start`` (``app.log_sidecar``), counts every answered batch's
+rows (``app.batch_metrics``) and the log's rows written or lost, in the
+same folder.
 """
 
 from __future__ import annotations

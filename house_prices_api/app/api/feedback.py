@@ -129,7 +129,7 @@ async def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
 
 def feedback_engine(app: FastAPI) -> Engine:
     """The prediction log's database, connected on the worker's first report."""
-    engine: Engine | None = getattr(app.state, "feedback_engine", None)
+    engine: Engine | None = app.state.feedback_engine
     if engine is None:
         from app.log_store import database_url, make_engine  # noqa: PLC0415
 
@@ -140,7 +140,7 @@ def feedback_engine(app: FastAPI) -> Engine:
 
 def close_feedback_engine(app: FastAPI) -> None:
     """Close the feedback's database connections, if a report ever opened them."""
-    engine: Engine | None = getattr(app.state, "feedback_engine", None)
+    engine: Engine | None = app.state.feedback_engine
     if engine is not None:
         engine.dispose()
         app.state.feedback_engine = None
