@@ -49,8 +49,8 @@ from scripts.local_processes import (
     LOOPBACK,
     PROC,
     RunningServer,
-    children,
     free_port,
+    log_writer_pid,
     peak_rss_kib,
     start_server,
     tool_path,
@@ -246,7 +246,7 @@ def served_figures(
                 f"{name}: {load.failed} of {load.requests} requests failed"
             )
     figures = StageFigures(name, idle, arbiter, memory_of(worker), peak_rss_kib(worker))
-    writer = log_writer(server.process.pid)
+    writer = log_writer_pid(server.process.pid)
     if writer is not None:
         figures = replace(
             figures,
@@ -254,18 +254,6 @@ def served_figures(
             writer_peak_kib=peak_rss_kib(writer),
         )
     return figures
-
-
-def log_writer(arbiter: int) -> int | None:
-    """The arbiter's prediction-log writer process (one per instance), if it runs one."""
-    for pid in children(arbiter):
-        try:
-            command = (PROC / str(pid) / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"app.log_sidecar" in command:
-            return pid
-    return None
 
 
 SERVICE_STAGES: tuple[tuple[str, dict[str, str]], ...] = (

@@ -4,8 +4,10 @@ The arbiter runs them, once per start, not once per worker:
 ``on_starting`` brings the prediction log's schema to Alembic's newest
 revision and starts the log's writer (``python -m app.log_sidecar``, one
 process for all workers, its socket named to them in
-``PREDICTION_LOG_SOCKET``) before any worker forks; ``pre_fork`` starts
-the writer again if it died; ``child_exit`` marks a gone worker's metric
+``PREDICTION_LOG_SOCKET``) before any worker forks, under a small
+supervisor (``python -m app.log_supervisor``) that starts the writer again
+within a second if it dies; ``pre_fork`` starts the supervisor again if it
+died itself; ``child_exit`` marks a gone worker's metric
 files, so its live gauges leave the scrape while its counts stay;
 ``on_exit``, once every worker has stopped (and sent what it held), stops
 the writer, which writes what is left, and removes the folders this start
@@ -35,10 +37,10 @@ from prometheus_client import multiprocess
 # Set by bin/start to the folder it created (never to one the operator chose).
 OWNED_METRICS_DIR_ENV = "HOUSE_PRICES_OWNED_METRICS_DIR"
 MIGRATE_COMMAND = (sys.executable, "-m", "app.migrate")
-WRITER_COMMAND = (sys.executable, "-m", "app.log_sidecar")
+SUPERVISOR_COMMAND = (sys.executable, "-m", "app.log_supervisor")
 WRITER_START_TIMEOUT_S = 30.0
-# Within bin/start's graceful timeout: the writer's last insert.
-WRITER_STOP_TIMEOUT_S = 15.0
+# The supervisor's own limit for the writer's last insert, and a margin.
+SUPERVISOR_STOP_TIMEOUT_S = 15.0
 # The service's folder, where `app` is importable (this file sits in it).
 SERVICE_DIR = Path(__file__).resolve().parent
 # How long the event loop may wait for the GIL while another thread of the
@@ -80,11 +82,11 @@ def on_starting(server: Any) -> None:
 
 
 def start_writer(server: Any) -> None:
-    """Start the log's writer process and wait until its socket is there."""
+    """Start the log's writer under its supervisor; wait until its socket is there."""
     socket_path: Path = server.log_writer_socket
     socket_path.unlink(missing_ok=True)
     server.log_writer = subprocess.Popen(
-        (*WRITER_COMMAND, str(socket_path)), cwd=SERVICE_DIR
+        (*SUPERVISOR_COMMAND, str(socket_path)), cwd=SERVICE_DIR
     )
     deadline = time.monotonic() + WRITER_START_TIMEOUT_S
     while not socket_path.exists():
@@ -99,11 +101,13 @@ def start_writer(server: Any) -> None:
 
 
 def pre_fork(server: Any, _worker: Any) -> None:
-    """Start the log's writer again if it died (checked whenever a worker starts)."""
+    """Start the writer's supervisor again if it died (checked whenever a worker
+    starts; the supervisor itself restarts the writer)."""
     writer = getattr(server, "log_writer", None)
     if writer is not None and writer.poll() is not None:
         server.log.error(
-            "prediction log: the writer exited (status %s); starting it again",
+            "prediction log: the writer's supervisor exited (status %s); starting "
+            "it again",
             writer.returncode,
         )
         start_writer(server)
@@ -137,11 +141,13 @@ def on_exit(server: Any) -> None:
     """Stop the log's writer (it writes what is left); remove this start's folders."""
     writer = getattr(server, "log_writer", None)
     if writer is not None and writer.poll() is None:
-        writer.send_signal(signal.SIGTERM)
+        writer.send_signal(signal.SIGTERM)  # the supervisor passes it on
         try:
-            writer.wait(WRITER_STOP_TIMEOUT_S)
+            writer.wait(SUPERVISOR_STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            server.log.error("prediction log: the writer did not finish; killed")
+            server.log.error(
+                "prediction log: the writer's supervisor did not finish; killed"
+            )
             writer.kill()
             writer.wait()
     socket_path = getattr(server, "log_writer_socket", None)

@@ -174,6 +174,33 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def descendants(pid: int) -> set[int]:
+    """The pids below ``pid``: its children, theirs, and so on."""
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        below = set().union(*(children(parent) for parent in frontier)) - found
+        found |= below
+        frontier = below
+    return found
+
+
+def command_line(pid: int) -> bytes:
+    """``pid``'s command line, arguments NUL-separated (empty once it has exited)."""
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def log_writer_pid(arbiter: int) -> int | None:
+    """The prediction log's writer (``python -m app.log_sidecar``) below ``arbiter``."""
+    for pid in descendants(arbiter):
+        if b"app.log_sidecar" in command_line(pid):
+            return pid
+    return None
+
+
 def _tcp_sockets(state: str, port: int | None = None) -> set[str]:
     """Inodes of the TCP sockets (v4 and v6) in ``state``, on local ``port`` if given."""
     inodes: set[str] = set()

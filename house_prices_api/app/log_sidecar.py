@@ -5,9 +5,10 @@ Workers send each answered batch as a line on a UNIX socket
 decodes the lines, counts every batch in the per-row metrics
 (``app.batch_metrics``: rows by outcome, errors, imputed values, unseen
 labels, prices) and inserts the logged ones in batches (``LogWriter``).
-Under ``bin/start`` it is a process of its own, started by gunicorn's
-arbiter (``gunicorn.conf.py``) whenever metrics or the log are on, and run
-as ``python -m app.log_sidecar``, so that work runs on another core and
+Under ``bin/start`` it is a process of its own, started whenever metrics
+or the log are on by gunicorn's arbiter (``gunicorn.conf.py``) through a
+supervisor that starts it again if it dies (``app.log_supervisor``), and
+run as ``python -m app.log_sidecar``, so that work runs on another core and
 under another GIL than the requests; an app built without one (in-process
 tests, a bare ``uvicorn``) runs the same writer in a thread
 (``start_in_thread``).
@@ -106,6 +107,9 @@ class LogSidecar:
         self.parent_pid = parent_pid
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(path)
+        # Removed at the end only if still ours: a writer started after this
+        # one (its supervisor's restart) may have bound the same path.
+        self._socket_inode = os.stat(path).st_ino
         self._listener.listen(64)
         self._listener.setblocking(False)
         self._wake_read, self._wake_write = socket.socketpair()
@@ -137,7 +141,9 @@ class LogSidecar:
             self._inserter.join()
             for end in (self._listener, self._wake_read, self._wake_write):
                 end.close()
-            Path(self.path).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                if os.stat(self.path).st_ino == self._socket_inode:
+                    Path(self.path).unlink()
             if self.writer is not None:
                 self.writer.engine.dispose()
 

@@ -1,0 +1,157 @@
+"""The writer's supervisor (``app.log_supervisor``), on stand-in writers.
+
+Each stand-in is a few lines of Python, so these tests check the
+supervisor's own rules: restarts with growing pauses, SIGTERM passed on,
+a stuck writer killed, and the end when the server is gone. The real
+writer under ``bin/start`` is in ``test_prediction_log.py``.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from app import log_supervisor
+from app.log_supervisor import WriterSupervisor
+
+from scripts.local_processes import children
+
+pytestmark = pytest.mark.process
+
+SERVICE_DIR = Path(log_supervisor.__file__).resolve().parent.parent
+
+
+def stand_in(code: str) -> list[str]:
+    """A writer that runs ``code``."""
+    return [sys.executable, "-c", code]
+
+
+def stop_after(seconds: float, supervisor: WriterSupervisor) -> threading.Timer:
+    """Ask ``supervisor`` to stop in ``seconds``, as its SIGTERM handler would."""
+    timer = threading.Timer(seconds, supervisor.stop)
+    timer.start()
+    return timer
+
+
+def test_a_writer_that_keeps_dying_is_restarted_with_growing_pauses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a writer that leaves a mark and exits at once, every time
+    marks = tmp_path / "marks"
+    monkeypatch.setattr(log_supervisor, "FIRST_PAUSE_S", 0.2)
+    code = f"open({str(marks)!r}, 'a').write('x'); raise SystemExit(3)"
+    supervisor = WriterSupervisor(stand_in(code), tmp_path / "socket")
+    # When it is supervised for 2.5 seconds
+    timer = stop_after(2.5, supervisor)
+    status = supervisor.run()
+    timer.join()
+    # Then it was started again and again, with pauses of 0.2, 0.4, 0.8 and
+    # 1.6 s in between (not hundreds of times), and its status is returned
+    assert 3 <= supervisor.starts <= 5
+    assert len(marks.read_text()) == supervisor.starts
+    assert status == 3
+
+
+def test_sigterm_is_passed_on_and_the_writers_status_returned(tmp_path: Path) -> None:
+    # Given a writer that, on SIGTERM, writes what it holds and exits with 0
+    done = tmp_path / "done"
+    code = (
+        "import signal, sys, time\n"
+        "def stop(*_):\n"
+        f"    open({str(done)!r}, 'w').write('written')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "time.sleep(60)\n"
+    )
+    supervisor = WriterSupervisor(stand_in(code), tmp_path / "socket")
+    # When the supervisor is asked to stop
+    timer = stop_after(1.0, supervisor)
+    started = time.monotonic()
+    status = supervisor.run()
+    timer.join()
+    # Then the writer finished, was started once, and the supervisor ended with it
+    assert done.read_text() == "written"
+    assert (status, supervisor.starts) == (0, 1)
+    assert time.monotonic() - started < 10
+
+
+def test_a_writer_that_does_not_stop_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a writer that ignores SIGTERM
+    monkeypatch.setattr(log_supervisor, "STOP_TIMEOUT_S", 1.0)
+    code = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "time.sleep(60)\n"
+    )
+    supervisor = WriterSupervisor(stand_in(code), tmp_path / "socket")
+    # When the supervisor is asked to stop
+    timer = stop_after(1.0, supervisor)
+    started = time.monotonic()
+    status = supervisor.run()
+    timer.join()
+    # Then the writer was killed after the stop timeout, not waited for
+    assert status == -signal.SIGKILL
+    assert time.monotonic() - started < 10
+
+
+def only_child(pid: int, timeout: float = 20) -> int:
+    """``pid``'s one child, once it has one."""
+    deadline = time.monotonic() + timeout
+    while not (found := children(pid)):
+        assert time.monotonic() < deadline, f"process {pid} started no child"
+        time.sleep(0.05)
+    (child,) = found
+    return child
+
+
+def gone(pid: int, timeout: float = 20) -> bool:
+    """Whether ``pid`` has exited (or is a zombie) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_supervisor_and_its_writer_end_when_the_server_is_gone(
+    tmp_path: Path,
+) -> None:
+    # Given a server process whose child supervises a writer that never ends
+    supervised = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from app.log_supervisor import WriterSupervisor\n"
+        "writer = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        f"sys.exit(WriterSupervisor(writer, Path({str(tmp_path / 'socket')!r})).run())\n"
+    )
+    server = subprocess.Popen(
+        stand_in(
+            "import subprocess, sys, time\n"
+            f"subprocess.Popen([sys.executable, '-c', {supervised!r}])\n"
+            "time.sleep(60)\n"
+        ),
+        cwd=SERVICE_DIR,
+    )
+    try:
+        supervisor = only_child(server.pid)
+        writer = only_child(supervisor)
+        # When the server is killed outright
+        server.kill()
+        server.wait()
+        # Then the supervisor stops its writer, and both end
+        assert gone(writer)
+        assert gone(supervisor)
+    finally:
+        server.kill()
