@@ -6,11 +6,13 @@ Each build (``off``, ``sqlite``, ``postgres`` when Debian's PostgreSQL is
 installed) runs in a fresh interpreter: the app from ``create_app``, driven
 through the ASGI interface itself (lifespan, then 1-row POSTs of the
 package's example house, one at a time), with access logs at WARNING so
-that only monitoring differs. CPU is the whole process's (event loop and
-the log's writer thread) over the measured requests and a final flush of
-the log; the PostgreSQL server's own CPU is not in it. Builds alternate,
-``--rounds`` times; printed: each run, then per build the lowest and the
-median, and the median's excess over ``off``.
+that only monitoring differs. CPU is the whole process's over the
+measured requests and a final flush of the log, split into the writer's
+(its two threads, ``app.log_sidecar``: a process of its own under
+``bin/start``) and the rest (the worker's share); the PostgreSQL server's
+own CPU is not in it. Builds alternate, ``--rounds`` times; printed: each
+run, then per build the median of each share and the worker's excess
+over ``off``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OFF = "off"
+# The threads of the in-process writer (app.log_sidecar.start_in_thread).
+WRITER_THREADS = ("prediction-log", "prediction-log-insert")
 
 
 def child(build: str, requests: int, database_url: str | None) -> None:
@@ -58,12 +63,33 @@ def child(build: str, requests: int, database_url: str | None) -> None:
         upgrade(log_url(app_settings))
     app = create_app(app_settings)
     body = json.dumps({"inputs": [EXAMPLE_HOUSE]}).encode()
-    cpu = asyncio.run(drive(app, body, requests))
-    print(json.dumps({"build": build, "cpu_ms": 1000 * cpu / requests}))
+    cpu, writer_cpu = asyncio.run(drive(app, body, requests))
+    print(
+        json.dumps(
+            {
+                "build": build,
+                "cpu_ms": 1000 * cpu / requests,
+                "writer_ms": 1000 * writer_cpu / requests,
+            }
+        )
+    )
 
 
-async def drive(app: Any, body: bytes, requests: int) -> float:
-    """Start the app, warm it up, then the CPU seconds of ``requests`` POSTs."""
+def writer_cpu_seconds() -> float:
+    """CPU seconds the writer's threads have used so far (Linux /proc, clock ticks)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for thread in threading.enumerate():
+        if thread.name in WRITER_THREADS and thread.native_id is not None:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+async def drive(app: Any, body: bytes, requests: int) -> tuple[float, float]:
+    """Start the app, warm it up; the CPU seconds of ``requests`` POSTs, and the
+    writer's part of them."""
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     lifespan = asyncio.create_task(
@@ -78,15 +104,16 @@ async def drive(app: Any, body: bytes, requests: int) -> float:
     recorder = app.state.recorder
     if recorder is not None:
         recorder.flush(60)
-    before = time.process_time()
+    before, writer_before = time.process_time(), writer_cpu_seconds()
     for _ in range(requests):
         await post(app, body)
     if recorder is not None:
         recorder.flush(60)
     spent = time.process_time() - before
+    writer_spent = writer_cpu_seconds() - writer_before
     await inbox.put({"type": "lifespan.shutdown"})
     await lifespan
-    return spent
+    return spent, writer_spent
 
 
 async def post(app: Any, body: bytes) -> None:
@@ -146,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pg_bin = postgres_bin()
     builds = [OFF, "sqlite"] + (["postgres"] if pg_bin else [])
-    runs: dict[str, list[float]] = {build: [] for build in builds}
+    runs: dict[str, list[tuple[float, float]]] = {build: [] for build in builds}
     postgres = create_cluster(pg_bin) if pg_bin else None
     try:
         if postgres is not None:
@@ -160,20 +187,26 @@ def main(argv: list[str] | None = None) -> int:
                 shown = subprocess.run(
                     command, capture_output=True, text=True, check=True
                 )
-                cpu_ms = json.loads(shown.stdout.strip().splitlines()[-1])["cpu_ms"]
-                runs[build].append(cpu_ms)
+                figures = json.loads(shown.stdout.strip().splitlines()[-1])
+                cpu_ms, writer_ms = figures["cpu_ms"], figures["writer_ms"]
+                runs[build].append((cpu_ms - writer_ms, writer_ms))
                 print(
-                    f"{build:>8} {round_number:>2} {cpu_ms:.3f} ms CPU/request",
+                    f"{build:>8} {round_number:>2} {cpu_ms:.3f} ms CPU/request "
+                    f"(writer {writer_ms:.3f})",
                     flush=True,
                 )
     finally:
         if postgres is not None:
             postgres.remove()
-    base = statistics.median(runs[OFF])
-    print("\nCPU per 1-row request (ms): lowest, median, median's excess over 'off'")
+    base = statistics.median(worker for worker, _ in runs[OFF])
+    print(
+        "\nCPU per 1-row request (ms), medians: the worker's share, its excess "
+        "over 'off', the writer's"
+    )
     for build, values in runs.items():
-        median = statistics.median(values)
-        print(f"  {build:>8}: {min(values):.3f}, {median:.3f}, +{median - base:.3f}")
+        worker = statistics.median(value for value, _ in values)
+        writer = statistics.median(value for _, value in values)
+        print(f"  {build:>8}: {worker:.3f}, +{worker - base:.3f}, {writer:.3f}")
     return 0
 
 
