@@ -15,7 +15,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from regression_model import ScorerBackend
+# regression_model's ScorerBackend, spelled here so that reading the settings
+# loads no model code (the arbiter and the log's writer read them, and the
+# writer never scores); test_config keeps the two the same.
+ScorerBackend = Literal["onnx", "pipeline"]
+
 
 MEBIBYTE = 1024 * 1024
 # 10,000 rows of Kaggle's full 81-column CSV rows are about 16 MB of compact JSON;

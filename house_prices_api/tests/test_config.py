@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
+from app import config
 from app.config import DEFAULT_MAX_BODY_BYTES, Settings
 from pydantic import ValidationError
+
+import regression_model
 
 
 def test_defaults_are_closed_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,3 +70,12 @@ def test_bad_values_fail_with_the_variable_name(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.lower()):
         Settings()
+
+
+def test_the_scorer_backends_are_the_model_packages() -> None:
+    # Given the settings' own spelling of the backends (so reading settings
+    # loads no model code) and the model package's
+    # Then they name the same backends
+    assert set(get_args(config.ScorerBackend)) == set(
+        get_args(regression_model.ScorerBackend)
+    )

@@ -50,3 +50,41 @@ def test_default_backend_serves_without_pandas_or_sklearn() -> None:
     assert outcome["health"]["self_test_passed"] is True
     assert outcome["prediction"] > 0
     assert outcome["loaded"] == []
+
+
+WRITER_PROBE = """
+import json, sys, tempfile
+from pathlib import Path
+from app.config import Settings
+from app.log_sidecar import build_sidecar
+from app.metrics import ServiceMetrics
+from app.training_snapshot import load_training_snapshot
+
+folder = Path(tempfile.mkdtemp())
+sidecar = build_sidecar(
+    Settings(prediction_log="all", prediction_log_dir=str(folder)),
+    str(folder / "writer.sock"),
+    ServiceMetrics(),
+    load_training_snapshot(),
+)
+print(json.dumps(sorted(m for m in %r if m in sys.modules)))
+"""
+
+
+def test_the_log_writer_loads_no_model_code() -> None:
+    # Given a fresh interpreter set up as the writer process sets itself up
+    # (settings, the log's database, the per-row metrics and their snapshot)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(API_DIR)])
+    heavy = ("numpy", "onnxruntime", "regression_model.model", *TRAINING_STACK)
+    # When it builds the writer
+    completed = subprocess.run(
+        [sys.executable, "-c", WRITER_PROBE % (heavy,)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    # Then it imported neither the model nor numpy: it only counts and inserts
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
