@@ -1,28 +1,31 @@
 """gunicorn's server hooks for ``bin/start`` (passed with ``--config``).
 
 The arbiter runs them, once per start, not once per worker:
-``on_starting`` brings the prediction log's schema to Alembic's newest
-revision and starts the log's writer (``python -m app.log_sidecar``, one
-process for all workers, its socket named to them in
-``PREDICTION_LOG_SOCKET``) before any worker forks, under a small
-supervisor (``python -m app.log_supervisor``) that starts the writer again
-within a second if it dies; ``pre_fork`` starts the supervisor again if it
-died itself; ``child_exit`` marks a gone worker's metric
-files, so its live gauges leave the scrape while its counts stay;
-``on_exit``, once every worker has stopped (and sent what it held), stops
-the writer, which writes what is left, and removes the folders this start
-made.
+``on_starting`` imports the modules every worker needs
+(``PRELOADED_MODULES``: the workers it forks share those pages), brings
+the prediction log's schema to Alembic's newest revision and starts the
+log's writer (``python -m app.log_sidecar``, one process for all workers,
+its socket named to them in ``PREDICTION_LOG_SOCKET``) before any worker
+forks, under a small supervisor (``python -m app.log_supervisor``) that
+starts the writer again within a second if it dies; ``pre_fork`` starts
+the supervisor again if it died itself; ``child_exit`` marks a gone
+worker's metric files, so its live gauges leave the scrape while its
+counts stay; ``on_exit``, once every worker has stopped (and sent what it
+held), stops the writer, which writes what is left, and removes the
+folders this start made.
 One runs in each worker once it is set up: ``post_worker_init`` shortens
 the GIL's switch interval (see ``GIL_SWITCH_INTERVAL_S``).
 
 Every worker is forked from the arbiter and starts with all it holds, so
-the arbiter stays small: the migration runs in a child process
-(``python -m app.migrate``), and Alembic, its templates and its database
-connection never enter the arbiter or, through it, a worker.
+the arbiter holds what every worker needs and nothing else: the migration
+runs in a child process (``python -m app.migrate``), and Alembic, its
+templates and its database connection never enter the arbiter or, through
+it, a worker.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import signal
@@ -47,11 +50,19 @@ SERVICE_DIR = Path(__file__).resolve().parent
 # worker (a large batch in the prediction pool, a feedback look-up) holds
 # it; Python's default, 5 ms, puts that whole wait on the requests in flight.
 GIL_SWITCH_INTERVAL_S = 0.0005
+# What every worker imports, imported once in the arbiter: the workers it forks
+# share these pages instead of each importing (and keeping) its own copy. Only
+# modules: no app is built and no model loaded here (an onnxruntime session
+# must not cross a fork).
+PRELOADED_MODULES = ("app.main",)
 
 
 def on_starting(server: Any) -> None:
-    """Migrate the prediction log and start the writer (which also counts the
-    per-row metrics); a database that is down only delays the log."""
+    """Import the workers' modules; migrate the prediction log and start the writer
+    (which also counts the per-row metrics); a database that is down only delays
+    the log."""
+    for module in PRELOADED_MODULES:
+        importlib.import_module(module)
     from app.config import Settings  # noqa: PLC0415 - the app's settings load here, once
 
     settings = Settings()

@@ -382,3 +382,21 @@ def test_a_killed_writer_costs_rows_not_answers_and_is_started_again(
     assert second_writer != first_writer
     assert [line.row for line in resumed] == [0, 1]
     assert workers_after == workers_before
+
+
+def test_the_arbiter_preloads_the_workers_modules_and_the_writer_loads_no_model(
+    tmp_path: Path,
+) -> None:
+    # Given bin/start with metrics and the log on
+    server = serve(tmp_path, PREDICTION_LOG_DIR=str(tmp_path / "log"))
+    try:
+        # When the arbiter's and the writer's mapped files are read
+        arbiter_maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        writer_maps = Path(f"/proc/{writer_pid(server)}/maps").read_text()
+    finally:
+        server.stop()
+    # Then the arbiter holds numpy's extension (the workers it forks share it),
+    # and the writer holds neither numpy nor onnxruntime
+    assert "_multiarray_umath" in arbiter_maps
+    assert "_multiarray_umath" not in writer_maps
+    assert "onnxruntime" not in writer_maps
