@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from servers import API_DIR, REPO_ROOT
@@ -31,20 +32,26 @@ print(json.dumps({
 """
 
 
-def test_default_backend_serves_without_pandas_or_sklearn() -> None:
-    # Given a fresh interpreter with the service's default settings
+def run_probe(code: str) -> Any:
+    """Run ``code`` in a fresh interpreter with the service's default settings;
+    the JSON on its last line."""
     env = {k: v for k, v in os.environ.items() if k != "SCORER_BACKEND"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(API_DIR)])
-    # When it starts the app, checks health and prices a house
     completed = subprocess.run(
-        [sys.executable, "-c", PROBE % (TRAINING_STACK,)],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         env=env,
         check=True,
         timeout=120,
     )
-    outcome = json.loads(completed.stdout.strip().splitlines()[-1])
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_default_backend_serves_without_pandas_or_sklearn() -> None:
+    # Given a fresh interpreter with the service's default settings
+    # When it starts the app, checks health and prices a house
+    outcome = run_probe(PROBE % (TRAINING_STACK,))
     # Then it served from the ONNX graph, and never imported the training stack
     assert outcome["health"]["scorer_backend"] == "onnx"
     assert outcome["health"]["self_test_passed"] is True
@@ -74,17 +81,8 @@ print(json.dumps(sorted(m for m in %r if m in sys.modules)))
 def test_the_log_writer_loads_no_model_code() -> None:
     # Given a fresh interpreter set up as the writer process sets itself up
     # (settings, the log's database, the per-row metrics and their snapshot)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(API_DIR)])
     heavy = ("numpy", "onnxruntime", "regression_model.model", *TRAINING_STACK)
     # When it builds the writer
-    completed = subprocess.run(
-        [sys.executable, "-c", WRITER_PROBE % (heavy,)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=120,
-    )
+    loaded = run_probe(WRITER_PROBE % (heavy,))
     # Then it imported neither the model nor numpy: it only counts and inserts
-    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+    assert loaded == []

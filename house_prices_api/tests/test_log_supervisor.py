@@ -31,11 +31,19 @@ def stand_in(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def stop_after(seconds: float, supervisor: WriterSupervisor) -> threading.Timer:
-    """Ask ``supervisor`` to stop in ``seconds``, as its SIGTERM handler would."""
-    timer = threading.Timer(seconds, supervisor.stop)
+def supervise(
+    code: str, socket: Path, stop_after: float
+) -> tuple[WriterSupervisor, int, float]:
+    """Supervise a stand-in writer running ``code``; ask the supervisor to stop
+    after ``stop_after`` seconds, as its SIGTERM handler would. The supervisor,
+    its exit status and the seconds it ran."""
+    supervisor = WriterSupervisor(stand_in(code), socket)
+    timer = threading.Timer(stop_after, supervisor.stop)
+    started = time.monotonic()
     timer.start()
-    return timer
+    status = supervisor.run()
+    timer.join()
+    return supervisor, status, time.monotonic() - started
 
 
 def test_a_writer_that_keeps_dying_is_restarted_with_growing_pauses(
@@ -45,11 +53,8 @@ def test_a_writer_that_keeps_dying_is_restarted_with_growing_pauses(
     marks = tmp_path / "marks"
     monkeypatch.setattr(log_supervisor, "FIRST_PAUSE_S", 0.2)
     code = f"open({str(marks)!r}, 'a').write('x'); raise SystemExit(3)"
-    supervisor = WriterSupervisor(stand_in(code), tmp_path / "socket")
     # When it is supervised for 2.5 seconds
-    timer = stop_after(2.5, supervisor)
-    status = supervisor.run()
-    timer.join()
+    supervisor, status, _ = supervise(code, tmp_path / "socket", stop_after=2.5)
     # Then it was started again and again, with pauses of 0.2, 0.4, 0.8 and
     # 1.6 s in between (not hundreds of times), and its status is returned
     assert 3 <= supervisor.starts <= 5
@@ -68,16 +73,12 @@ def test_sigterm_is_passed_on_and_the_writers_status_returned(tmp_path: Path) ->
         "signal.signal(signal.SIGTERM, stop)\n"
         "time.sleep(60)\n"
     )
-    supervisor = WriterSupervisor(stand_in(code), tmp_path / "socket")
     # When the supervisor is asked to stop
-    timer = stop_after(1.0, supervisor)
-    started = time.monotonic()
-    status = supervisor.run()
-    timer.join()
+    supervisor, status, seconds = supervise(code, tmp_path / "socket", stop_after=1)
     # Then the writer finished, was started once, and the supervisor ended with it
     assert done.read_text() == "written"
     assert (status, supervisor.starts) == (0, 1)
-    assert time.monotonic() - started < 10
+    assert seconds < 10
 
 
 def test_a_writer_that_does_not_stop_is_killed(
@@ -90,15 +91,11 @@ def test_a_writer_that_does_not_stop_is_killed(
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "time.sleep(60)\n"
     )
-    supervisor = WriterSupervisor(stand_in(code), tmp_path / "socket")
     # When the supervisor is asked to stop
-    timer = stop_after(1.0, supervisor)
-    started = time.monotonic()
-    status = supervisor.run()
-    timer.join()
+    _, status, seconds = supervise(code, tmp_path / "socket", stop_after=1)
     # Then the writer was killed after the stop timeout, not waited for
     assert status == -signal.SIGKILL
-    assert time.monotonic() - started < 10
+    assert seconds < 10
 
 
 def only_child(pid: int, timeout: float = 20) -> int:
