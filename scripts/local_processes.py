@@ -185,6 +185,14 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def has_exited(pid: int) -> bool:
+    """Whether ``pid`` has ended: gone, or a zombie its parent has not reaped yet."""
+    try:
+        return _stat_fields(pid)[0] == "Z"
+    except OSError:
+        return True
+
+
 def command_line(pid: int) -> bytes:
     """``pid``'s command line, arguments NUL-separated (empty once it has exited)."""
     try:

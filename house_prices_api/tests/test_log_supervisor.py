@@ -19,7 +19,7 @@ import pytest
 from app import log_supervisor
 from app.log_supervisor import WriterSupervisor
 
-from scripts.local_processes import children
+from scripts.local_processes import children, has_exited
 
 pytestmark = pytest.mark.process
 
@@ -109,17 +109,13 @@ def only_child(pid: int, timeout: float = 20) -> int:
 
 
 def gone(pid: int, timeout: float = 20) -> bool:
-    """Whether ``pid`` has exited (or is a zombie) within ``timeout`` seconds."""
+    """Whether ``pid`` has exited within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return True
-        if state == "Z":
-            return True
+    while not has_exited(pid):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
-    return False
+    return True
 
 
 def test_the_supervisor_and_its_writer_end_when_the_server_is_gone(

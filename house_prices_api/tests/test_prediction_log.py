@@ -26,7 +26,13 @@ from sqlalchemy import create_engine, func, select
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
 from scripts.local_postgres import PostgresServer, create_cluster, postgres_bin
-from scripts.local_processes import log_writer_pid, worker_pids
+from scripts.local_processes import (
+    children,
+    command_line,
+    has_exited,
+    log_writer_pid,
+    worker_pids,
+)
 
 pytestmark = pytest.mark.process
 
@@ -382,6 +388,45 @@ def test_a_killed_writer_costs_rows_not_answers_and_is_started_again(
     assert second_writer != first_writer
     assert [line.row for line in resumed] == [0, 1]
     assert workers_after == workers_before
+
+
+def test_a_killed_supervisor_is_started_again_with_the_next_worker(
+    tmp_path: Path,
+) -> None:
+    # Given one worker logging to SQLite through the supervised writer
+    server = serve(tmp_path, PREDICTION_LOG_DIR=str(tmp_path / "log"))
+    url = f"sqlite:///{tmp_path / 'log' / 'predictions.sqlite3'}"
+    prefix = f"supervisor-{uuid.uuid4().hex[:8]}-"
+    try:
+        post(server, GOOD, f"{prefix}a")
+        assert len(wait_for_lines(url, f"{prefix}a", 2)) == 2
+        first_writer = writer_pid(server)
+        (supervisor,) = (
+            pid
+            for pid in children(server.process.pid)
+            if b"app.log_supervisor" in command_line(pid)
+        )
+        # When the supervisor is killed outright (its writer, orphaned, stops)
+        os.kill(supervisor, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not has_exited(first_writer):
+            assert time.monotonic() < deadline, "the orphaned writer kept running"
+            time.sleep(0.1)
+        # and the arbiter next starts a worker
+        (worker,) = worker_pids(server.process.pid)
+        os.kill(worker, signal.SIGKILL)
+        second_writer = wait_for_new_writer(server, first_writer, timeout=60)
+        resumed: list[Any] = []
+        while not resumed and time.monotonic() < deadline + 60:
+            request_id = f"{prefix}c-{time.monotonic_ns()}"
+            after = post(server, GOOD, request_id)
+            resumed = wait_for_lines(url, request_id, 2, timeout=1)
+    finally:
+        server.stop()
+    # Then a new supervisor and writer run, and the log is written again
+    assert second_writer != first_writer
+    assert after["status"] == 200
+    assert [line.row for line in resumed] == [0, 1]
 
 
 def test_the_arbiter_preloads_the_workers_modules_and_the_writer_loads_no_model(
