@@ -7,7 +7,7 @@ holds and the other rows, and the script prints what RMSE the other rows
 would need for the whole split to reach the goal, given the error each
 candidate makes on those two. Nothing here chooses a model: selection is
 ``regression_model.model_selection``'s, on ``train.csv`` alone. Run with the
-training dependencies: ``.tox/select/bin/python -m scripts.heldout_gap``.
+training dependencies: ``.tox/test_package/bin/python -m scripts.heldout_gap``.
 """
 
 from __future__ import annotations
