@@ -10,8 +10,8 @@ served by gunicorn with the service's worker class
 imported; that app with the served model loaded (``worker_memory_apps.py``);
 then the service itself through ``house_prices_api/bin/start`` with metrics
 and the prediction log off, with the log off, and as deployed (everything
-on, where the arbiter also runs the log's writer, one process per
-instance, whose RSS is printed under it). The first four hold nothing of
+on, where the arbiter also runs the log's writer and its supervisor, one
+process each per instance, whose RSS is printed under it). The first four hold nothing of
 ours: they are the floor.
 
 Printed per stage, once it is idle: the worker's RSS, PSS and USS (from
@@ -38,7 +38,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from http_latency import BENCHMARKS, HEALTH_PATH, PREDICT_PATH, REPO_ROOT
@@ -50,7 +50,7 @@ from scripts.local_processes import (
     PROC,
     RunningServer,
     free_port,
-    log_writer_pid,
+    module_pid,
     peak_rss_kib,
     start_server,
     tool_path,
@@ -91,8 +91,8 @@ class StageFigures:
     arbiter_rss_kib: int | None = None
     loaded: Memory | None = None
     peak_rss_kib: int | None = None
-    writer_rss_kib: int | None = None
-    writer_peak_kib: int | None = None
+    # The instance's other processes: name, RSS and peak RSS (KiB).
+    helpers: tuple[tuple[str, int, int], ...] = ()
 
     def line(self) -> str:
         arbiter = (
@@ -107,11 +107,11 @@ class StageFigures:
             else f"{'-':>6}"
         )
         line = f"{self.name:<34} {arbiter} {self.idle.cells()}   {loaded} {peak}"
-        if self.writer_rss_kib and self.writer_peak_kib:
+        for helper, rss_kib, helper_peak_kib in self.helpers:
             line += (
-                f"\n{'  + its log writer process':<34} {'-':>7} "
-                f"{self.writer_rss_kib / KIB_PER_MIB:>6.1f} {'-':>6} {'-':>6}   "
-                f"{'-':>6} {'-':>6} {'-':>6} {self.writer_peak_kib / KIB_PER_MIB:>6.1f}"
+                f"\n{'  + ' + helper:<34} {'-':>7} "
+                f"{rss_kib / KIB_PER_MIB:>6.1f} {'-':>6} {'-':>6}   "
+                f"{'-':>6} {'-':>6} {'-':>6} {helper_peak_kib / KIB_PER_MIB:>6.1f}"
             )
         return line
 
@@ -245,17 +245,21 @@ def served_figures(
             raise RuntimeError(
                 f"{name}: {load.failed} of {load.requests} requests failed"
             )
-    figures = StageFigures(name, idle, arbiter, memory_of(worker), peak_rss_kib(worker))
-    writer = log_writer_pid(server.process.pid)
-    if writer is not None:
-        figures = replace(
-            figures,
-            writer_rss_kib=memory_of(writer).rss,
-            writer_peak_kib=peak_rss_kib(writer),
-        )
-    return figures
+    helpers = tuple(
+        (helper, memory_of(pid).rss, peak_rss_kib(pid))
+        for helper, module in HELPER_PROCESSES
+        if (pid := module_pid(server.process.pid, module)) is not None
+    )
+    return StageFigures(
+        name, idle, arbiter, memory_of(worker), peak_rss_kib(worker), helpers
+    )
 
 
+# The processes beside the workers, one per instance, while metrics or the log are on.
+HELPER_PROCESSES = (
+    ("its log writer's supervisor", "app.log_supervisor"),
+    ("its log writer process", "app.log_sidecar"),
+)
 SERVICE_STAGES: tuple[tuple[str, dict[str, str]], ...] = (
     ("service, metrics and log off", {"METRICS": "false", "PREDICTION_LOG": "off"}),
     ("service, log off", {"METRICS": "true", "PREDICTION_LOG": "off"}),

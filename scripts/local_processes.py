@@ -201,12 +201,18 @@ def command_line(pid: int) -> bytes:
         return b""
 
 
-def log_writer_pid(arbiter: int) -> int | None:
-    """The prediction log's writer (``python -m app.log_sidecar``) below ``arbiter``."""
-    for pid in descendants(arbiter):
-        if b"app.log_sidecar" in command_line(pid):
+def module_pid(root: int, module: str) -> int | None:
+    """The process below ``root`` that runs ``python -m module``, if one does."""
+    for pid in descendants(root):
+        arguments = command_line(pid).split(b"\0")
+        if b"-m" in arguments and module.encode() in arguments:
             return pid
     return None
+
+
+def log_writer_pid(arbiter: int) -> int | None:
+    """The prediction log's writer (``python -m app.log_sidecar``) below ``arbiter``."""
+    return module_pid(arbiter, "app.log_sidecar")
 
 
 def _tcp_sockets(state: str, port: int | None = None) -> set[str]:

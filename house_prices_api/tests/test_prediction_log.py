@@ -27,10 +27,9 @@ from sqlalchemy import create_engine, func, select
 from regression_model.processing.schema import EXAMPLE_HOUSE
 from scripts.local_postgres import PostgresServer, create_cluster, postgres_bin
 from scripts.local_processes import (
-    children,
-    command_line,
     has_exited,
     log_writer_pid,
+    module_pid,
     worker_pids,
 )
 
@@ -401,11 +400,8 @@ def test_a_killed_supervisor_is_started_again_with_the_next_worker(
         post(server, GOOD, f"{prefix}a")
         assert len(wait_for_lines(url, f"{prefix}a", 2)) == 2
         first_writer = writer_pid(server)
-        (supervisor,) = (
-            pid
-            for pid in children(server.process.pid)
-            if b"app.log_supervisor" in command_line(pid)
-        )
+        supervisor = module_pid(server.process.pid, "app.log_supervisor")
+        assert supervisor is not None
         # When the supervisor is killed outright (its writer, orphaned, stops)
         os.kill(supervisor, signal.SIGKILL)
         deadline = time.monotonic() + 30
