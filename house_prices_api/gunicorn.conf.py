@@ -83,7 +83,7 @@ def on_starting(server: Any) -> None:
             raised(migration.stderr) or f"exit status {migration.returncode}",
         )
     if settings.prediction_log_socket is not None:
-        return  # the operator runs the writer (python -m app.log_sidecar PATH)
+        return  # the operator runs the writer (python -m app.log_supervisor PATH)
     from app.log_wire import SOCKET_ENV, fresh_socket_path  # noqa: PLC0415
 
     server.log_writer_socket = fresh_socket_path()
