@@ -345,16 +345,37 @@ def wait_for_new_writer(server: RunningServer, old: int, timeout: float) -> int:
     return pid
 
 
+def logging_server(tmp_path: Path, prefix: str) -> tuple[RunningServer, str]:
+    """bin/start logging to SQLite, with a first request already logged; the
+    server and the log's URL."""
+    server = serve(tmp_path, PREDICTION_LOG_DIR=str(tmp_path / "log"))
+    url = f"sqlite:///{tmp_path / 'log' / 'predictions.sqlite3'}"
+    post(server, GOOD, f"{prefix}a")
+    assert len(wait_for_lines(url, f"{prefix}a", 2)) == 2
+    return server, url
+
+
+def post_until_logged(
+    server: RunningServer, url: str, prefix: str, timeout: float = 30
+) -> tuple[dict[str, Any], list[Any]]:
+    """Post a batch a second until one is logged (a worker reconnects to a new
+    writer once it listens); the last answer and its lines."""
+    deadline = time.monotonic() + timeout
+    while True:
+        request_id = f"{prefix}-{time.monotonic_ns()}"
+        answer = post(server, GOOD, request_id)
+        lines = wait_for_lines(url, request_id, 2, timeout=1)
+        if lines or time.monotonic() > deadline:
+            return answer, lines
+
+
 def test_a_killed_writer_costs_rows_not_answers_and_is_started_again(
     tmp_path: Path,
 ) -> None:
     # Given one worker logging to SQLite through the arbiter's writer process
-    server = serve(tmp_path, PREDICTION_LOG_DIR=str(tmp_path / "log"))
-    url = f"sqlite:///{tmp_path / 'log' / 'predictions.sqlite3'}"
     prefix = f"killed-{uuid.uuid4().hex[:8]}-"
+    server, url = logging_server(tmp_path, prefix)
     try:
-        post(server, GOOD, f"{prefix}a")
-        assert len(wait_for_lines(url, f"{prefix}a", 2)) == 2
         first_writer = writer_pid(server)
         workers_before = worker_pids(server.process.pid)
         niceness = os.getpriority(os.PRIO_PROCESS, first_writer) - os.getpriority(
@@ -367,13 +388,7 @@ def test_a_killed_writer_costs_rows_not_answers_and_is_started_again(
         down = scrape(server)
         # and nothing else happens: no worker is started or stopped
         second_writer = wait_for_new_writer(server, first_writer, timeout=30)
-        # (the worker reconnects once the new writer listens: post until logged)
-        resumed: list[Any] = []
-        deadline = time.monotonic() + 30
-        while not resumed and time.monotonic() < deadline:
-            request_id = f"{prefix}c-{time.monotonic_ns()}"
-            after = post(server, GOOD, request_id)
-            resumed = wait_for_lines(url, request_id, 2, timeout=1)
+        after, resumed = post_until_logged(server, url, f"{prefix}c")
         workers_after = worker_pids(server.process.pid)
     finally:
         server.stop()
@@ -393,12 +408,9 @@ def test_a_killed_supervisor_is_started_again_with_the_next_worker(
     tmp_path: Path,
 ) -> None:
     # Given one worker logging to SQLite through the supervised writer
-    server = serve(tmp_path, PREDICTION_LOG_DIR=str(tmp_path / "log"))
-    url = f"sqlite:///{tmp_path / 'log' / 'predictions.sqlite3'}"
     prefix = f"supervisor-{uuid.uuid4().hex[:8]}-"
+    server, url = logging_server(tmp_path, prefix)
     try:
-        post(server, GOOD, f"{prefix}a")
-        assert len(wait_for_lines(url, f"{prefix}a", 2)) == 2
         first_writer = writer_pid(server)
         supervisor = module_pid(server.process.pid, "app.log_supervisor")
         assert supervisor is not None
@@ -412,11 +424,7 @@ def test_a_killed_supervisor_is_started_again_with_the_next_worker(
         (worker,) = worker_pids(server.process.pid)
         os.kill(worker, signal.SIGKILL)
         second_writer = wait_for_new_writer(server, first_writer, timeout=60)
-        resumed: list[Any] = []
-        while not resumed and time.monotonic() < deadline + 60:
-            request_id = f"{prefix}c-{time.monotonic_ns()}"
-            after = post(server, GOOD, request_id)
-            resumed = wait_for_lines(url, request_id, 2, timeout=1)
+        after, resumed = post_until_logged(server, url, f"{prefix}c")
     finally:
         server.stop()
     # Then a new supervisor and writer run, and the log is written again
