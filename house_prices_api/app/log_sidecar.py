@@ -423,6 +423,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sidecar.serve()
+    # Written and closed: a later SIGTERM (a platform that signals every
+    # process, then the supervisor) must not kill the interpreter as it ends.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

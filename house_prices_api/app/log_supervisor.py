@@ -53,14 +53,15 @@ class WriterSupervisor:
         self.parent_pid = os.getppid()
         self.stopping = False
         self.starts = 0
-        self._writer: subprocess.Popen[bytes] | None = None
 
     def stop(self) -> None:
-        """Pass SIGTERM on to the writer and end once it has. Safe in a signal handler."""
+        """Pass SIGTERM on to the writer (within ``TICK_S``) and end once it has.
+
+        Only sets a flag, so it is safe in a signal handler; the wait loop
+        signals the writer, once (a second SIGTERM could reach it while the
+        interpreter ends, with Python's own handlers already gone).
+        """
         self.stopping = True
-        writer = self._writer
-        if writer is not None and writer.poll() is None:
-            writer.send_signal(signal.SIGTERM)
 
     def run(self) -> int:
         """Keep the writer running until ``stop``; return the last one's exit status."""
@@ -88,7 +89,7 @@ class WriterSupervisor:
     def _run_once(self) -> int:
         """Start one writer and wait for it; stop it if the arbiter goes away."""
         self.socket_path.unlink(missing_ok=True)  # a killed writer leaves its socket
-        self._writer = writer = subprocess.Popen(self.command)
+        writer = subprocess.Popen(self.command)
         self.starts += 1
         stop_deadline: float | None = None
         while True:
@@ -101,7 +102,6 @@ class WriterSupervisor:
                 logger.warning("prediction log supervisor: the server is gone; stopping")
                 self.stop()
             if self.stopping and stop_deadline is None:
-                # Again, in case the stop came while this writer was starting.
                 writer.send_signal(signal.SIGTERM)
                 stop_deadline = time.monotonic() + STOP_TIMEOUT_S
             if stop_deadline is not None and time.monotonic() > stop_deadline:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -49,16 +50,22 @@ def supervise(
 def test_a_writer_that_keeps_dying_is_restarted_with_growing_pauses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a writer that leaves a mark and exits at once, every time
-    marks = tmp_path / "marks"
+    # Given a writer that notes when it started and exits at once, every time
+    starts = tmp_path / "starts"
     monkeypatch.setattr(log_supervisor, "FIRST_PAUSE_S", 0.2)
-    code = f"open({str(marks)!r}, 'a').write('x'); raise SystemExit(3)"
+    code = (
+        "import time\n"
+        f"open({str(starts)!r}, 'a').write(f'{{time.monotonic()}}\\n')\n"
+        "raise SystemExit(3)\n"
+    )
     # When it is supervised for 2.5 seconds
     supervisor, status, _ = supervise(code, tmp_path / "socket", stop_after=2.5)
-    # Then it was started again and again, with pauses of 0.2, 0.4, 0.8 and
-    # 1.6 s in between (not hundreds of times), and its status is returned
-    assert 3 <= supervisor.starts <= 5
-    assert len(marks.read_text()) == supervisor.starts
+    # Then it was started again and again, but not hundreds of times: each
+    # restart waited at least twice as long as the one before (0.2, 0.4, ... s)
+    times = [float(line) for line in starts.read_text().split()]
+    gaps = [later - earlier for earlier, later in pairwise(times)]
+    assert 2 <= supervisor.starts == len(times) <= 5
+    assert all(gap >= 0.2 * 2**index for index, gap in enumerate(gaps))
     assert status == 3
 
 
