@@ -12,7 +12,10 @@ import http.client
 import json
 import os
 import re
+import subprocess
+import sys
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ __all__ = [
     "call",
     "free_port",
     "model_imported_from",
+    "run_probe",
     "start_server",
     "tool_path",
     "wait_until_logged",
@@ -128,3 +132,31 @@ def model_imported_from(server: RunningServer) -> Path:
     if match is None:
         raise AssertionError(f"no model import line in the server log:\n{log[-3000:]}")
     return Path(match.group(1)).resolve()
+
+
+def run_probe(
+    code: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    unset: Iterable[str] = (),
+    cwd: Path | None = None,
+) -> Any:
+    """Run ``code`` in a fresh interpreter that imports the service and the model
+    from this checkout; the JSON it prints on its last line.
+
+    The environment is this process's, plus ``env``, minus the names in ``unset``.
+    """
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(API_DIR)])
+    for name in unset:
+        full_env.pop(name, None)
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])

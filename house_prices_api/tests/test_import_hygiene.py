@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from typing import Any
-
 import pytest
-from servers import API_DIR, REPO_ROOT
+from servers import run_probe
 
 pytestmark = pytest.mark.process
 
@@ -32,26 +26,10 @@ print(json.dumps({
 """
 
 
-def run_probe(code: str) -> Any:
-    """Run ``code`` in a fresh interpreter with the service's default settings;
-    the JSON on its last line."""
-    env = {k: v for k, v in os.environ.items() if k != "SCORER_BACKEND"}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(API_DIR)])
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
 def test_default_backend_serves_without_pandas_or_sklearn() -> None:
     # Given a fresh interpreter with the service's default settings
     # When it starts the app, checks health and prices a house
-    outcome = run_probe(PROBE % (TRAINING_STACK,))
+    outcome = run_probe(PROBE % (TRAINING_STACK,), unset=["SCORER_BACKEND"])
     # Then it served from the ONNX graph, and never imported the training stack
     assert outcome["health"]["scorer_backend"] == "onnx"
     assert outcome["health"]["self_test_passed"] is True

@@ -9,11 +9,7 @@ writes what it reads and answers flushes. A worker given a writer's socket
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +25,7 @@ from app.metrics import ServiceMetrics, log_counters
 from app.migrate import upgrade
 from app.training_snapshot import load_training_snapshot
 from prometheus_client import CollectorRegistry
-from servers import API_DIR, REPO_ROOT
+from servers import API_DIR, run_probe
 from sqlalchemy import create_engine, select
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
@@ -237,20 +233,12 @@ def test_a_worker_given_a_writer_logs_without_sqlalchemy(
     # Given a fresh interpreter built as bin/start builds a worker: the
     # writer's socket in PREDICTION_LOG_SOCKET
     running, _ = writer
-    env = {**os.environ, "PREDICTION_LOG_SOCKET": running.path}
-    env["PREDICTION_LOG_DIR"] = str(database.prediction_log_dir)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(API_DIR)])
+    env = {
+        "PREDICTION_LOG_SOCKET": running.path,
+        "PREDICTION_LOG_DIR": str(database.prediction_log_dir),
+    }
     # When it prices a house and flushes the log
-    completed = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=API_DIR,
-        check=True,
-        timeout=120,
-    )
-    outcome: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    outcome: dict[str, Any] = run_probe(PROBE, env, cwd=API_DIR)
     # Then the row is in the log, and the worker never imported SQLAlchemy
     assert outcome["flushed"] is True
     assert logged_ids(database) == [("worker-probe", 0, outcome["price"])]
