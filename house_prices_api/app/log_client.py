@@ -163,12 +163,9 @@ class LogClient:
         try:
             while self._unsent:
                 connection.settimeout(max(deadline - time.monotonic(), 0.001))
-                view, rows = self._unsent[0]
+                view, _ = self._unsent[0]
                 connection.sendall(view)
-                self._unsent.popleft()
-                self._unsent_rows -= rows
-                self._unsent_bytes -= len(view)
-                self._sent_lines += 1
+                self._forget_sent(len(view))
         except OSError:
             self._disconnect()
             self._drop_unsent()
