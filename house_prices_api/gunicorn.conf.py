@@ -42,8 +42,8 @@ OWNED_METRICS_DIR_ENV = "HOUSE_PRICES_OWNED_METRICS_DIR"
 MIGRATE_COMMAND = (sys.executable, "-m", "app.migrate")
 SUPERVISOR_COMMAND = (sys.executable, "-m", "app.log_supervisor")
 WRITER_START_TIMEOUT_S = 30.0
-# The supervisor's own limit for the writer's last insert, and a margin.
-SUPERVISOR_STOP_TIMEOUT_S = 15.0
+# Beyond the supervisor's own limit for the writer's last insert.
+SUPERVISOR_STOP_MARGIN_S = 5.0
 # The service's folder, where `app` is importable (this file sits in it).
 SERVICE_DIR = Path(__file__).resolve().parent
 # How long the event loop may wait for the GIL while another thread of the
@@ -96,16 +96,16 @@ def start_writer(server: Any) -> None:
     """Start the log's writer under its supervisor; wait until its socket is there."""
     socket_path: Path = server.log_writer_socket
     socket_path.unlink(missing_ok=True)
-    server.log_writer = subprocess.Popen(
+    server.log_supervisor = supervisor = subprocess.Popen(
         (*SUPERVISOR_COMMAND, str(socket_path)), cwd=SERVICE_DIR
     )
     deadline = time.monotonic() + WRITER_START_TIMEOUT_S
     while not socket_path.exists():
-        if server.log_writer.poll() is not None or time.monotonic() > deadline:
+        if supervisor.poll() is not None or time.monotonic() > deadline:
             server.log.error(
                 "prediction log: the writer did not start (exit status %s); rows "
                 "are dropped and counted until it does",
-                server.log_writer.returncode,
+                supervisor.returncode,
             )
             return
         time.sleep(0.02)
@@ -114,12 +114,12 @@ def start_writer(server: Any) -> None:
 def pre_fork(server: Any, _worker: Any) -> None:
     """Start the writer's supervisor again if it died (checked whenever a worker
     starts; the supervisor itself restarts the writer)."""
-    writer = getattr(server, "log_writer", None)
-    if writer is not None and writer.poll() is not None:
+    supervisor = getattr(server, "log_supervisor", None)
+    if supervisor is not None and supervisor.poll() is not None:
         server.log.error(
             "prediction log: the writer's supervisor exited (status %s); starting "
             "it again",
-            writer.returncode,
+            supervisor.returncode,
         )
         start_writer(server)
 
@@ -150,17 +150,19 @@ def child_exit(_server: Any, worker: Any) -> None:
 
 def on_exit(server: Any) -> None:
     """Stop the log's writer (it writes what is left); remove this start's folders."""
-    writer = getattr(server, "log_writer", None)
-    if writer is not None and writer.poll() is None:
-        writer.send_signal(signal.SIGTERM)  # the supervisor passes it on
+    supervisor = getattr(server, "log_supervisor", None)
+    if supervisor is not None and supervisor.poll() is None:
+        from app.log_supervisor import STOP_TIMEOUT_S  # noqa: PLC0415
+
+        supervisor.send_signal(signal.SIGTERM)  # it passes it on to the writer
         try:
-            writer.wait(SUPERVISOR_STOP_TIMEOUT_S)
+            supervisor.wait(STOP_TIMEOUT_S + SUPERVISOR_STOP_MARGIN_S)
         except subprocess.TimeoutExpired:
             server.log.error(
                 "prediction log: the writer's supervisor did not finish; killed"
             )
-            writer.kill()
-            writer.wait()
+            supervisor.kill()
+            supervisor.wait()
     socket_path = getattr(server, "log_writer_socket", None)
     if socket_path is not None:
         shutil.rmtree(socket_path.parent, ignore_errors=True)
