@@ -20,16 +20,20 @@ import numpy as np
 import pandas as pd
 from feature_engine.outliers import Winsorizer
 from sklearn.base import BaseEstimator, clone
-from sklearn.ensemble import VotingRegressor
 from sklearn.pipeline import Pipeline
 
 from regression_model.config.core import ModelConfig, load_config
-from regression_model.model_selection import cross_validate, cv_folds, rmsle
+from regression_model.model_selection import (
+    cross_validate,
+    cv_folds,
+    linear_candidate,
+    rmsle,
+    tree_candidate,
+)
 from regression_model.pipeline import (
     build_linear_model,
     build_pipeline,
     build_tree_model,
-    preparation_steps,
 )
 from regression_model.processing.data_manager import load_dataset
 
@@ -65,15 +69,10 @@ def clipped_linear(config: ModelConfig, quantile: float) -> Pipeline:
 
 def clipped_blend(config: ModelConfig, quantile: float) -> Pipeline:
     """The configured blend whose Lasso does not extrapolate past training areas."""
-    weight = config.blend_linear_weight
-    blend = VotingRegressor(
-        [
-            ("linear", clipped_linear(config, quantile)),
-            ("trees", build_tree_model(config)),
-        ],
-        weights=[weight, 1.0 - weight],
+    pipeline: Pipeline = build_pipeline(config).set_params(
+        blend__linear=clipped_linear(config, quantile)
     )
-    return Pipeline([*preparation_steps(config), ("blend", blend)])
+    return pipeline
 
 
 class RawColumnsTrees(BaseEstimator):
@@ -107,12 +106,8 @@ def candidates(config: ModelConfig) -> dict[str, Callable[[], BaseEstimator]]:
     """Train-only candidates: the released design, its parts and two departures."""
     return {
         "configured blend (1.0.x)": lambda: build_pipeline(config),
-        "its LightGBM alone": lambda: Pipeline(
-            [*preparation_steps(config), ("trees", build_tree_model(config))]
-        ),
-        "its Lasso alone": lambda: Pipeline(
-            [*preparation_steps(config), ("linear", build_linear_model(config))]
-        ),
+        "its LightGBM alone": lambda: tree_candidate(config),
+        "its Lasso alone": lambda: linear_candidate(config),
         "blend, Lasso areas capped at 0.5%/99.5%": lambda: clipped_blend(config, 0.995),
         "blend, Lasso areas capped at 2%/98%": lambda: clipped_blend(config, 0.98),
         "LightGBM on all 79 raw columns": lambda: RawColumnsTrees(config),
