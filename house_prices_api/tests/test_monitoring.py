@@ -21,7 +21,7 @@ from app.metrics import model_age_start
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
-from sqlalchemy import DateTime, select
+from sqlalchemy import DateTime, Select, select
 
 from regression_model.processing.schema import EXAMPLE_HOUSE
 
@@ -147,6 +147,17 @@ def test_with_api_keys_and_no_token_metrics_stay_closed(
     assert "METRICS_TOKEN" in response.json()["detail"]
 
 
+def query_log(client: TestClient, statement: Select[Any]) -> list[Any]:
+    """The rows ``statement`` selects from the app's prediction log."""
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    engine = make_engine(database_url(settings))
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(statement).all())
+    finally:
+        engine.dispose()
+
+
 def test_every_row_is_logged_as_answered(client: TestClient) -> None:
     # Given a mixed batch with a client request id and a field the schema does not know
     rows = [{**WITH_GAPS, "ClientSecret": "x"}, BAD, "not a row"]
@@ -155,15 +166,12 @@ def test_every_row_is_logged_as_answered(client: TestClient) -> None:
         PREDICT, json={"inputs": rows}, headers={"X-Request-ID": "log-mixed-1"}
     )
     client.app.state.recorder.flush(5)  # type: ignore[attr-defined]
-    settings = client.app.state.settings  # type: ignore[attr-defined]
-    engine = make_engine(database_url(settings))
-    with engine.connect() as connection:
-        logged = connection.execute(
-            select(predictions)
-            .where(predictions.c.request_id == "log-mixed-1")
-            .order_by(predictions.c.row)
-        ).all()
-    engine.dispose()
+    logged = query_log(
+        client,
+        select(predictions)
+        .where(predictions.c.request_id == "log-mixed-1")
+        .order_by(predictions.c.row),
+    )
     # Then there is one line per row, in order, with its price, errors and gaps,
     # the features as sent minus unknown keys, and the model version
     body = response.json()
@@ -302,15 +310,12 @@ def test_a_sampled_log_keeps_some_batches_and_counts_every_row(
             headers={"X-Request-ID": f"sampled-{index}"},
         )
     metrics = scrape(client)
-    settings = client.app.state.settings  # type: ignore[attr-defined]
-    engine = make_engine(database_url(settings))
-    with engine.connect() as connection:
-        logged = connection.execute(
-            select(predictions.c.request_id).where(
-                predictions.c.request_id.startswith("sampled-")
-            )
-        ).all()
-    engine.dispose()
+    logged = query_log(
+        client,
+        select(predictions.c.request_id).where(
+            predictions.c.request_id.startswith("sampled-")
+        ),
+    )
     # Then every row is in the metrics, and only part of them in the log (all
     # or none of 60 has a chance of 2 in 2**60)
     assert metrics[("house_prices_rows_total", (("outcome", "priced"),))] == 60
