@@ -47,9 +47,18 @@ logger = logging.getLogger("app.log_supervisor")
 class WriterSupervisor:
     """Runs ``command`` (the writer) until stopped, starting it again when it dies."""
 
-    def __init__(self, command: Sequence[str], socket_path: Path) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        socket_path: Path,
+        *,
+        first_pause: float = FIRST_PAUSE_S,
+        stop_timeout: float = STOP_TIMEOUT_S,
+    ) -> None:
         self.command = list(command)
         self.socket_path = socket_path
+        self.first_pause = first_pause
+        self.stop_timeout = stop_timeout
         self.parent_pid = os.getppid()
         self.stopping = False
         self.starts = 0
@@ -65,7 +74,7 @@ class WriterSupervisor:
 
     def run(self) -> int:
         """Keep the writer running until ``stop``; return the last one's exit status."""
-        pause = FIRST_PAUSE_S
+        pause = self.first_pause
         status = 0
         while not self.stopping:
             started = time.monotonic()
@@ -73,7 +82,7 @@ class WriterSupervisor:
             if self.stopping:
                 break
             if time.monotonic() - started >= STABLE_S:
-                pause = FIRST_PAUSE_S
+                pause = self.first_pause
                 wait = 0.0
             else:
                 wait, pause = pause, min(pause * 2, MAX_PAUSE_S)
@@ -103,7 +112,7 @@ class WriterSupervisor:
                 self.stop()
             if self.stopping and stop_deadline is None:
                 writer.send_signal(signal.SIGTERM)
-                stop_deadline = time.monotonic() + STOP_TIMEOUT_S
+                stop_deadline = time.monotonic() + self.stop_timeout
             if stop_deadline is not None and time.monotonic() > stop_deadline:
                 logger.error("prediction log: the writer did not finish; killed")
                 writer.kill()

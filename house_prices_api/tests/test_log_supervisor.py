@@ -17,14 +17,12 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from app import log_supervisor
 from app.log_supervisor import WriterSupervisor
+from servers import API_DIR
 
 from scripts.local_processes import children, has_exited
 
 pytestmark = pytest.mark.process
-
-SERVICE_DIR = Path(log_supervisor.__file__).resolve().parent.parent
 
 
 def stand_in(code: str) -> list[str]:
@@ -33,12 +31,13 @@ def stand_in(code: str) -> list[str]:
 
 
 def supervise(
-    code: str, socket: Path, stop_after: float
+    code: str, socket: Path, stop_after: float, **timing: float
 ) -> tuple[WriterSupervisor, int, float]:
-    """Supervise a stand-in writer running ``code``; ask the supervisor to stop
-    after ``stop_after`` seconds, as its SIGTERM handler would. The supervisor,
-    its exit status and the seconds it ran."""
-    supervisor = WriterSupervisor(stand_in(code), socket)
+    """Supervise a stand-in writer running ``code`` (``timing``: the supervisor's
+    pauses and limits); ask the supervisor to stop after ``stop_after`` seconds,
+    as its SIGTERM handler would. The supervisor, its exit status and the
+    seconds it ran."""
+    supervisor = WriterSupervisor(stand_in(code), socket, **timing)
     timer = threading.Timer(stop_after, supervisor.stop)
     started = time.monotonic()
     timer.start()
@@ -48,18 +47,19 @@ def supervise(
 
 
 def test_a_writer_that_keeps_dying_is_restarted_with_growing_pauses(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     # Given a writer that notes when it started and exits at once, every time
     starts = tmp_path / "starts"
-    monkeypatch.setattr(log_supervisor, "FIRST_PAUSE_S", 0.2)
     code = (
         "import time\n"
         f"open({str(starts)!r}, 'a').write(f'{{time.monotonic()}}\\n')\n"
         "raise SystemExit(3)\n"
     )
     # When it is supervised for 2.5 seconds
-    supervisor, status, _ = supervise(code, tmp_path / "socket", stop_after=2.5)
+    supervisor, status, _ = supervise(
+        code, tmp_path / "socket", stop_after=2.5, first_pause=0.2
+    )
     # Then it was started again and again, but not hundreds of times: each
     # restart waited at least twice as long as the one before (0.2, 0.4, ... s)
     times = [float(line) for line in starts.read_text().split()]
@@ -89,17 +89,18 @@ def test_sigterm_is_passed_on_and_the_writers_status_returned(tmp_path: Path) ->
 
 
 def test_a_writer_that_does_not_stop_is_killed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     # Given a writer that ignores SIGTERM
-    monkeypatch.setattr(log_supervisor, "STOP_TIMEOUT_S", 1.0)
     code = (
         "import signal, time\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "time.sleep(60)\n"
     )
     # When the supervisor is asked to stop
-    _, status, seconds = supervise(code, tmp_path / "socket", stop_after=1)
+    _, status, seconds = supervise(
+        code, tmp_path / "socket", stop_after=1, stop_timeout=1.0
+    )
     # Then the writer was killed after the stop timeout, not waited for
     assert status == -signal.SIGKILL
     assert seconds < 10
@@ -142,7 +143,7 @@ def test_the_supervisor_and_its_writer_end_when_the_server_is_gone(
             f"subprocess.Popen([sys.executable, '-c', {supervised!r}])\n"
             "time.sleep(60)\n"
         ),
-        cwd=SERVICE_DIR,
+        cwd=API_DIR,
     )
     try:
         supervisor = only_child(server.pid)
