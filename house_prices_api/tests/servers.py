@@ -44,6 +44,16 @@ START_SCRIPT = API_DIR / "bin" / "start"
 HEALTH_PATH = "/api/v1/health"
 
 
+def environment(
+    env: Mapping[str, str], unset: Iterable[str], **fixed: str
+) -> dict[str, str]:
+    """This process's environment, plus ``env`` and then ``fixed``, minus ``unset``."""
+    full_env = {**os.environ, **env, **fixed}
+    for name in unset:
+        full_env.pop(name, None)
+    return full_env
+
+
 def start_server(
     command: list[str],
     log_path: Path,
@@ -59,10 +69,12 @@ def start_server(
     The environment is this process's, plus ``env``, minus the names in ``unset``.
     """
     port = port or free_port()
-    full_env = {**os.environ, "PATH": tool_path(), **(env or {})}
-    full_env.update(HOST=local_processes.LOOPBACK, PORT=str(port))
-    for name in unset:
-        full_env.pop(name, None)
+    full_env = environment(
+        {"PATH": tool_path(), **(env or {})},
+        unset,
+        HOST=local_processes.LOOPBACK,
+        PORT=str(port),
+    )
     return local_processes.start_server(
         command,
         log_path,
@@ -146,10 +158,9 @@ def run_probe(
 
     The environment is this process's, plus ``env``, minus the names in ``unset``.
     """
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(API_DIR)])
-    for name in unset:
-        full_env.pop(name, None)
+    full_env = environment(
+        env or {}, unset, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), str(API_DIR)])
+    )
     completed = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
